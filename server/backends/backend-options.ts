@@ -1,0 +1,68 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { violationsError } from "../chat/violations.js";
+
+/** The JSON type a backend option must have. */
+export type OptionType = "number" | "integer" | "boolean" | "string" | "string-or-number" | "object" | "array";
+
+/** Backend options a kind of backend accepts, by key. */
+export type OptionAllowlist = Readonly<Record<string, OptionType>>;
+
+/**
+ * Checks client-supplied backend options against a backend's allowlist and
+ * returns them as plain JSON. Unknown keys and wrong types are
+ * invalid_argument, naming the field path and (for unknown keys) the keys
+ * that are allowed, so nothing is silently dropped or passed through.
+ */
+export function checkBackendOptions(
+  options: JsonObject | undefined,
+  allowlist: OptionAllowlist,
+  fieldPath: string,
+): Record<string, JsonValue> {
+  const checked: Record<string, JsonValue> = {};
+  if (options === undefined) return checked;
+  for (const [key, value] of Object.entries(options)) {
+    const path = `${fieldPath}.${key}`;
+    const expected = allowlist[key];
+    if (expected === undefined) {
+      throw violationsError(
+        path,
+        "backend_options.unknown_key",
+        `unknown option "${key}"; allowed: ${Object.keys(allowlist).sort().join(", ")}`,
+      );
+    }
+    if (value === undefined || !hasType(value, expected)) {
+      throw violationsError(path, "backend_options.type", `option "${key}" must be ${describe(expected)}`);
+    }
+    checked[key] = value;
+  }
+  return checked;
+}
+
+function hasType(value: JsonValue, expected: OptionType): boolean {
+  switch (expected) {
+    case "number":
+      return typeof value === "number";
+    case "integer":
+      return typeof value === "number" && Number.isInteger(value);
+    case "boolean":
+      return typeof value === "boolean";
+    case "string":
+      return typeof value === "string";
+    case "string-or-number":
+      return typeof value === "string" || typeof value === "number";
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+    case "array":
+      return Array.isArray(value);
+  }
+}
+
+function describe(expected: OptionType): string {
+  return expected === "string-or-number" ? "a string or a number" : expected === "integer" ? "an integer" : `a ${expected}`;
+}
+
+/** Re-exported for backends that reject a request shape outright. */
+export function unsupported(field: string, message: string): ConnectError {
+  return violationsError(field, "backend.unsupported", message, Code.InvalidArgument);
+}

@@ -1,0 +1,38 @@
+import { toUpstreamError } from "./upstream-http.js";
+
+/**
+ * Yields the lines of a streamed body (without their `\n` or `\r\n`),
+ * decoding UTF-8 across chunk boundaries. A final line without a newline is
+ * yielded too. Read failures become UpstreamErrors (aborted when our signal
+ * fired, truncated otherwise).
+ */
+export async function* readLines(body: ReadableStream<Uint8Array> | null, signal: AbortSignal): AsyncGenerator<string> {
+  if (body === null) return;
+  const decoder = new TextDecoder("utf-8");
+  let buffered = "";
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw toUpstreamError(error, signal, "truncated");
+      }
+      if (chunk.done) break;
+      buffered += decoder.decode(chunk.value, { stream: true });
+      let newline = buffered.indexOf("\n");
+      while (newline !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        yield line.endsWith("\r") ? line.slice(0, -1) : line;
+        newline = buffered.indexOf("\n");
+      }
+    }
+    buffered += decoder.decode();
+    if (buffered !== "") yield buffered;
+  } finally {
+    // Stops the upstream body when the consumer leaves early.
+    reader.cancel().catch(() => undefined);
+  }
+}

@@ -1,0 +1,147 @@
+import type { ChatRequest } from "../../../gen/protogate/v1/inference_service_pb.js";
+import { ModelState } from "../../../gen/protogate/v1/model_service_pb.js";
+import type {
+  Backend,
+  BackendCallOptions,
+  BackendChatResult,
+  BackendDiscovery,
+  BackendModel,
+  BackendStreamEvent,
+  PreparedChat,
+} from "../backend.js";
+import { asArray, asCount, asObject, asString } from "../json-guards.js";
+import { readLines } from "../line-reader.js";
+import { UpstreamError } from "../upstream-failure.js";
+import { parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { ollamaError } from "./errors.js";
+import { capabilitiesFromShow, contextLengthFromShow, parseChatLine, toWireRequest } from "./map.js";
+
+/** How to reach one Ollama server. */
+export interface OllamaBackendOptions {
+  readonly id: string;
+  /** Base URL, e.g. http://127.0.0.1:11434. */
+  readonly baseUrl: string;
+  /** Bearer token, for an Ollama behind an authenticating proxy. */
+  readonly apiKey?: string;
+}
+
+/**
+ * Creates a backend for Ollama's native API. Tool calls arrive whole with
+ * their arguments as a JSON object; the raw text of that object is passed
+ * on unchanged. Models come from /api/tags (on disk) and /api/ps (loaded).
+ *
+ * @example
+ * const backend = createOllamaBackend({ id: "ollama", baseUrl: "http://127.0.0.1:11434" });
+ */
+export function createOllamaBackend(options: OllamaBackendOptions): Backend {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const headers: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  /** /api/show answers by name and digest; they only change when the model does. */
+  const showCache = new Map<string, unknown>();
+
+  const post = (path: string, bodyText: string, signal: AbortSignal) =>
+    sendUpstream({ url: `${baseUrl}${path}`, method: "POST", bodyText, headers, signal });
+
+  async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
+    const { bodyText, warnings } = toWireRequest(request, call.backendModel, false);
+    try {
+      const response = await post("/api/chat", bodyText, call.signal);
+      const parsed = parseChatLine(await readBodyText(response, call.signal));
+      const finish = parsed.finish ?? { rawFinishReason: "", usage: undefined, timings: {} };
+      return {
+        warnings,
+        result: { content: parsed.content, reasoning: parsed.reasoning, toolCalls: parsed.toolCalls, ...finish },
+      };
+    } catch (error) {
+      throw ollamaError(error, options.id, call.signal);
+    }
+  }
+
+  async function chatStream(
+    request: ChatRequest,
+    call: BackendCallOptions,
+  ): Promise<PreparedChat<AsyncIterable<BackendStreamEvent>>> {
+    const { bodyText, warnings } = toWireRequest(request, call.backendModel, true);
+    let response: Response;
+    try {
+      response = await post("/api/chat", bodyText, call.signal);
+    } catch (error) {
+      throw ollamaError(error, options.id, call.signal);
+    }
+    return { warnings, result: readEvents(response, call.signal) };
+  }
+
+  async function* readEvents(response: Response, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
+    try {
+      for await (const line of readLines(response.body, signal)) {
+        if (line.trim() === "") continue;
+        const parsed = parseChatLine(line);
+        if (parsed.reasoning !== "") yield { kind: "reasoning", text: parsed.reasoning };
+        if (parsed.content !== "") yield { kind: "content", text: parsed.content };
+        for (const call of parsed.toolCalls) yield { kind: "tool-call", call };
+        if (parsed.finish !== undefined) {
+          yield { kind: "finish", ...parsed.finish };
+          return;
+        }
+      }
+      throw new UpstreamError({ kind: "truncated", cause: new Error("stream ended without done: true") });
+    } catch (error) {
+      throw ollamaError(error, options.id, signal);
+    }
+  }
+
+  async function getJson(path: string, signal: AbortSignal): Promise<unknown> {
+    const response = await sendUpstream({ url: `${baseUrl}${path}`, method: "GET", headers, signal });
+    return parseUpstreamJson(await readBodyText(response, signal), path);
+  }
+
+  async function show(name: string, digest: string, signal: AbortSignal): Promise<unknown> {
+    const key = `${name}@${digest}`;
+    if (showCache.has(key)) return showCache.get(key);
+    try {
+      const response = await post("/api/show", JSON.stringify({ model: name }), signal);
+      const body = parseUpstreamJson(await readBodyText(response, signal), "/api/show");
+      showCache.set(key, body);
+      return body;
+    } catch {
+      return undefined; // Capabilities stay unknown; the model is still listed.
+    }
+  }
+
+  async function discover(signal: AbortSignal): Promise<BackendDiscovery> {
+    try {
+      const [tags, running] = await Promise.all([getJson("/api/tags", signal), getJson("/api/ps", signal)]);
+      const loaded = new Map(
+        asArray(asObject(running)?.models).flatMap((value) => {
+          const entry = asObject(value);
+          const name = asString(entry?.name) ?? asString(entry?.model);
+          return name === undefined ? [] : [[name, asCount(entry?.context_length)] as const];
+        }),
+      );
+      const entries = asArray(asObject(tags)?.models).map(asObject);
+      const models = await Promise.all(
+        entries.flatMap((entry): Array<Promise<BackendModel>> => {
+          const name = asString(entry?.name) ?? asString(entry?.model);
+          if (name === undefined) return [];
+          return [
+            show(name, asString(entry?.digest) ?? "", signal).then((details) => {
+              const size = asCount(entry?.size);
+              return {
+                name,
+                state: loaded.has(name) ? ModelState.LOADED : ModelState.AVAILABLE,
+                capabilities: capabilitiesFromShow(details),
+                contextLength: loaded.get(name) ?? contextLengthFromShow(details),
+                sizeBytes: size === undefined ? undefined : BigInt(size),
+              };
+            }),
+          ];
+        }),
+      );
+      return { kind: "reachable", ready: true, models, detail: `${models.length} model(s), ${loaded.size} loaded` };
+    } catch (error) {
+      return { kind: "unreachable", detail: ollamaError(error, options.id, signal).rawMessage };
+    }
+  }
+
+  return { id: options.id, kind: "ollama", baseUrl, chat, chatStream, discover };
+}

@@ -1,0 +1,38 @@
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { asObject, asString } from "../json-guards.js";
+import { UpstreamError, connectErrorForFailure } from "../upstream-failure.js";
+import { toUpstreamError } from "../upstream-http.js";
+
+/**
+ * Maps any failure of a call to Ollama's native API to a ConnectError.
+ * Recognises "model not found" (404), "does not support tools" (400) and
+ * out-of-memory load failures (500); everything else gets the shared mapping.
+ */
+export function ollamaError(error: unknown, backendId: string, signal: AbortSignal): ConnectError {
+  const failure = (error instanceof UpstreamError ? error : toUpstreamError(error, signal)).failure;
+  return connectErrorForFailure(failure, {
+    backendId,
+    describeHttp(status, bodyText) {
+      const message = upstreamMessage(bodyText).toLowerCase();
+      if (status === 404 && message.includes("not found")) {
+        return { code: Code.NotFound, message: `backend "${backendId}" does not have the requested model` };
+      }
+      if (status === 400 && message.includes("does not support")) {
+        return { code: Code.FailedPrecondition, message: `backend "${backendId}": the model does not support a requested feature (for example tools or thinking)` };
+      }
+      if (status === 500 && message.includes("memory")) {
+        return { code: Code.ResourceExhausted, message: `backend "${backendId}" has too little memory to load the model` };
+      }
+      return undefined;
+    },
+  });
+}
+
+/** The `error` string of an Ollama error body. */
+function upstreamMessage(bodyText: string): string {
+  try {
+    return asString(asObject(JSON.parse(bodyText))?.error) ?? "";
+  } catch {
+    return bodyText.slice(0, 500);
+  }
+}

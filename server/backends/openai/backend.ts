@@ -1,0 +1,148 @@
+import type { ChatRequest } from "../../../gen/protogate/v1/inference_service_pb.js";
+import { ModelState } from "../../../gen/protogate/v1/model_service_pb.js";
+import type {
+  Backend,
+  BackendCallOptions,
+  BackendChatResult,
+  BackendDiscovery,
+  BackendModel,
+  BackendStreamEvent,
+  PreparedChat,
+} from "../backend.js";
+import { asArray, asCount, asObject, asString } from "../json-guards.js";
+import { readLines } from "../line-reader.js";
+import { UpstreamError } from "../upstream-failure.js";
+import { parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { openAiError } from "./errors.js";
+import { type OpenAiFlavour, completionToResult, createChunkMapper, toWireRequest } from "./map.js";
+
+/** How to reach one OpenAI-compatible server. */
+export interface OpenAiBackendOptions {
+  readonly id: string;
+  /** Base URL without `/v1`. */
+  readonly baseUrl: string;
+  /** Bearer token, if the server wants one. */
+  readonly apiKey?: string;
+}
+
+/**
+ * Creates a backend for servers that speak the OpenAI chat API: llama.cpp
+ * `llama-server`, vLLM, LM Studio, SGLang and Ollama's `/v1`. Which server
+ * it is (learned from `/v1/models`) only changes parameter names.
+ *
+ * @example
+ * const backend = createOpenAiBackend({ id: "llamacpp", baseUrl: "http://127.0.0.1:8080" });
+ */
+export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const headers: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  let flavour: OpenAiFlavour = "generic";
+
+  const post = (bodyText: string, signal: AbortSignal) =>
+    sendUpstream({ url: `${baseUrl}/v1/chat/completions`, method: "POST", bodyText, headers, signal });
+
+  async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
+    const { bodyText, warnings } = toWireRequest(request, call.backendModel, false, flavour);
+    try {
+      const response = await post(bodyText, call.signal);
+      const json = parseUpstreamJson(await readBodyText(response, call.signal), "completion");
+      return { warnings, result: completionToResult(json) };
+    } catch (error) {
+      throw openAiError(error, options.id, call.signal);
+    }
+  }
+
+  async function chatStream(
+    request: ChatRequest,
+    call: BackendCallOptions,
+  ): Promise<PreparedChat<AsyncIterable<BackendStreamEvent>>> {
+    const { bodyText, warnings } = toWireRequest(request, call.backendModel, true, flavour);
+    let response: Response;
+    try {
+      response = await post(bodyText, call.signal);
+    } catch (error) {
+      throw openAiError(error, options.id, call.signal);
+    }
+    return { warnings, result: readEvents(response, call.signal) };
+  }
+
+  async function* readEvents(response: Response, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
+    const mapper = createChunkMapper();
+    try {
+      for await (const line of readLines(response.body, signal)) {
+        if (!line.startsWith("data:")) continue; // comments, event names, blank separators
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") {
+          const finish = mapper.finish() ?? { rawFinishReason: "", usage: undefined, timings: {} };
+          yield { kind: "finish", ...finish };
+          return;
+        }
+        yield* mapper.map(parseUpstreamJson(data, "stream chunk"));
+      }
+      // Some servers close without [DONE]; the answer is complete if a finish reason came.
+      const finish = mapper.finish();
+      if (finish === undefined) throw new UpstreamError({ kind: "truncated", cause: new Error("stream ended without finish_reason") });
+      yield { kind: "finish", ...finish };
+    } catch (error) {
+      throw openAiError(error, options.id, signal);
+    }
+  }
+
+  async function discover(signal: AbortSignal): Promise<BackendDiscovery> {
+    let models: BackendModel[];
+    try {
+      const response = await sendUpstream({ url: `${baseUrl}/v1/models`, method: "GET", headers, signal });
+      const list = asObject(parseUpstreamJson(await readBodyText(response, signal), "model list"));
+      const entries = asArray(list?.data).map(asObject);
+      const owner = asString(entries[0]?.owned_by);
+      flavour = owner === "llamacpp" ? "llamacpp" : owner === "vllm" ? "vllm" : "generic";
+      models = entries.flatMap((entry) => {
+        const name = asString(entry?.id);
+        if (name === undefined) return [];
+        const meta = asObject(entry?.meta);
+        const size = asCount(meta?.size);
+        return [
+          {
+            name,
+            // llama.cpp and vLLM serve exactly the models they list; others (LM Studio) list what is on disk.
+            state: flavour === "generic" ? ModelState.AVAILABLE : ModelState.LOADED,
+            capabilities: {},
+            contextLength: asCount(entry?.max_model_len) ?? asCount(meta?.n_ctx_train),
+            sizeBytes: size === undefined ? undefined : BigInt(size),
+          },
+        ];
+      });
+    } catch (error) {
+      const mapped = openAiError(error, options.id, signal);
+      return { kind: "unreachable", detail: mapped.rawMessage };
+    }
+    if (flavour === "llamacpp") return discoverLlamaCppHealth(models, signal);
+    return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
+  }
+
+  /** llama.cpp answers /health with 503 while it loads the model. */
+  async function discoverLlamaCppHealth(models: BackendModel[], signal: AbortSignal): Promise<BackendDiscovery> {
+    try {
+      await sendUpstream({ url: `${baseUrl}/health`, method: "GET", headers, signal });
+      return { kind: "reachable", ready: true, models, detail: "llama.cpp ready" };
+    } catch (error) {
+      const loading = error instanceof UpstreamError && error.failure.kind === "http" && error.failure.status === 503;
+      const state = loading ? ModelState.LOADING : ModelState.UNAVAILABLE;
+      return {
+        kind: "reachable",
+        ready: false,
+        models: models.map((model) => ({ ...model, state })),
+        detail: loading ? "llama.cpp is loading the model" : "llama.cpp health check failed",
+      };
+    }
+  }
+
+  return {
+    id: options.id,
+    kind: "openai",
+    baseUrl,
+    chat,
+    chatStream,
+    discover,
+  };
+}

@@ -1,0 +1,40 @@
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { asObject, asString } from "../json-guards.js";
+import { UpstreamError, connectErrorForFailure } from "../upstream-failure.js";
+import { toUpstreamError } from "../upstream-http.js";
+
+/**
+ * Maps any failure of a call to an OpenAI-compatible backend to a
+ * ConnectError. Recognises llama.cpp's "Loading model" 503 and the model
+ * not-found answers of llama.cpp, vLLM and LM Studio; everything else gets
+ * the shared mapping.
+ */
+export function openAiError(error: unknown, backendId: string, signal: AbortSignal): ConnectError {
+  const failure = (error instanceof UpstreamError ? error : toUpstreamError(error, signal)).failure;
+  return connectErrorForFailure(failure, {
+    backendId,
+    describeHttp(status, bodyText) {
+      const message = upstreamMessage(bodyText).toLowerCase();
+      if (status === 503 && message.includes("loading")) {
+        return { code: Code.Unavailable, message: `backend "${backendId}" is still loading the model` };
+      }
+      if ((status === 404 || status === 400) && message.includes("model") && message.includes("not")) {
+        return { code: Code.NotFound, message: `backend "${backendId}" does not have the requested model` };
+      }
+      if (status === 400 && message.includes("context")) {
+        return { code: Code.InvalidArgument, message: `backend "${backendId}": the request exceeds the model's context` };
+      }
+      return undefined;
+    },
+  });
+}
+
+/** The `message` of an OpenAI-style error body (`{"error":{"message"}}` or vLLM's `{"message"}`). */
+function upstreamMessage(bodyText: string): string {
+  try {
+    const body = asObject(JSON.parse(bodyText));
+    return asString(asObject(body?.error)?.message) ?? asString(body?.message) ?? asString(body?.error) ?? "";
+  } catch {
+    return bodyText.slice(0, 500);
+  }
+}

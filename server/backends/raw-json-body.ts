@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+
+/**
+ * Builds a JSON request body in which some values are spliced in as exact
+ * source text instead of being re-serialised.
+ *
+ * Why: a tool's JSON Schema, a response schema and (for Ollama) earlier
+ * tool-call arguments must reach the backend exactly as the client wrote
+ * them. Each splice is a placeholder string made with a per-body random
+ * nonce, so no client-supplied string can collide with it.
+ */
+export interface RawJsonBodyBuilder {
+  /** A placeholder to put where `jsonText` (already checked to be valid JSON) goes. */
+  raw(jsonText: string): string;
+  /** Serialises `value` with every placeholder replaced by its text. */
+  stringify(value: unknown): string;
+}
+
+/**
+ * Creates a builder for one request body.
+ *
+ * @example
+ * const body = createRawJsonBody();
+ * body.stringify({ parameters: body.raw('{"b":1,"a":2}') }); // '{"parameters":{"b":1,"a":2}}'
+ */
+export function createRawJsonBody(): RawJsonBodyBuilder {
+  const nonce = randomBytes(9).toString("base64url");
+  const splices: string[] = [];
+  const marker = (index: number) => `\u0000raw-${nonce}-${index}\u0000`;
+  return {
+    raw(jsonText) {
+      splices.push(jsonText);
+      return marker(splices.length - 1);
+    },
+    stringify(value) {
+      let text = JSON.stringify(value);
+      splices.forEach((jsonText, index) => {
+        // JSON.stringify writes the NUL characters of the marker as \u0000.
+        const quoted = JSON.stringify(marker(index));
+        text = text.replace(quoted, () => jsonText);
+      });
+      return text;
+    },
+  };
+}
