@@ -1,0 +1,49 @@
+import { ConnectError } from "@connectrpc/connect";
+import { serveMain } from "../server/main.js";
+import { chatCommand } from "./chat-command.js";
+import { parseClientFlags } from "./client-flags.js";
+import { modelsCommand } from "./models-command.js";
+
+const usage = `protogate — a Protobuf-typed gateway for local LLMs
+
+usage:
+  protogate serve [--config FILE] [--host HOST] [--port N] [--backend KIND=URL]...
+  protogate models [--url URL] [--protocol connect|grpc|grpc-web]
+  protogate chat MODEL "prompt" [--url URL] [--protocol connect|grpc|grpc-web]
+
+KIND is openai (llama.cpp, vLLM, LM Studio, SGLang, Ollama /v1) or ollama (native API).
+The client commands talk to $PROTOGATE_URL or http://127.0.0.1:7070.`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      if (rest.includes("--help")) return console.log(usage);
+      await serveMain(rest);
+      return;
+    case "models": {
+      const { client } = parseClientFlags(rest, process.env);
+      return modelsCommand(client, (line) => console.log(line));
+    }
+    case "chat": {
+      const { client, rest: args } = parseClientFlags(rest, process.env);
+      const controller = new AbortController();
+      process.once("SIGINT", () => controller.abort());
+      return chatCommand(client, args, { write: (text) => process.stdout.write(text), note: (line) => console.log(line) }, controller.signal);
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      return console.log(usage);
+    default:
+      throw new Error(`unknown command "${command}"\n\n${usage}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  // ConnectError messages already start with the code, e.g. "[not_found] …".
+  const message = error instanceof ConnectError || error instanceof Error ? error.message : String(error);
+  console.error(`protogate: ${message}`);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createGatewayHandler } from "./app.js";
+import type { Backend } from "./backends/backend.js";
+import { createOllamaBackend } from "./backends/ollama/backend.js";
+import { createOpenAiBackend } from "./backends/openai/backend.js";
+import { type ModelCatalog, createModelCatalog } from "./catalog/model-catalog.js";
+import type { ResolvedBackend, ResolvedConfig } from "./config/resolved-config.js";
+import { createHealthRegistry } from "./health/health-registry.js";
+import { computeHealthStates } from "./health/health-states.js";
+import { listenDualProtocol } from "./http/dual-protocol-server.js";
+import { type Logger, silentLogger } from "./log/logger.js";
+
+/** A started gateway. */
+export interface RunningGateway {
+  /** e.g. http://127.0.0.1:7070 */
+  readonly url: string;
+  readonly port: number;
+  readonly catalog: ModelCatalog;
+  /** Requests that have started and not finished. */
+  inFlight(): number;
+  /**
+   * Drains and stops: readiness turns NOT_SERVING, in-flight requests get
+   * up to `shutdownGraceMs` to finish, the rest end with `unavailable`.
+   */
+  close(): Promise<void>;
+}
+
+/** Creates the backend adapter for one configured backend. */
+export function createBackend(config: ResolvedBackend): Backend {
+  const common = { id: config.id, baseUrl: config.url, ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }) };
+  return config.kind === "ollama" ? createOllamaBackend(common) : createOpenAiBackend(common);
+}
+
+/**
+ * Starts the gateway: builds the backends and the model catalog, runs the
+ * first discovery, and listens on one port for every protocol. Takes a
+ * fully resolved config; reading files and flags is the caller's job.
+ *
+ * @example
+ * const gateway = await startGateway(resolveConfig(undefined, parseServeArgs(["--port", "0"]), {}));
+ * await gateway.close();
+ */
+export async function startGateway(config: ResolvedConfig, log: Logger = silentLogger): Promise<RunningGateway> {
+  const catalog = createModelCatalog({
+    backends: config.backends.map((backend) => ({
+      backend: createBackend(backend),
+      configuredModels: backend.models,
+      timeoutMs: backend.timeoutMs,
+    })),
+    aliases: config.aliases,
+    intervalMs: config.discoveryIntervalMs,
+  });
+  const health = createHealthRegistry();
+  let draining = false;
+  const updateHealth = () => health.replaceAll(computeHealthStates(catalog.statuses(), catalog.table().models, draining));
+  catalog.onChange(updateHealth);
+  updateHealth();
+  await catalog.start();
+
+  const shutdown = new AbortController();
+  const handler = createGatewayHandler({
+    catalog,
+    health,
+    limits: { maxRequestBytes: config.maxRequestBytes, maxTimeoutMs: config.maxTimeoutMs },
+    shutdownSignal: shutdown.signal,
+    draining: () => draining,
+  });
+  const server = await listenDualProtocol(handler, { host: config.host, port: config.port });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: server.url,
+    port: server.port,
+    catalog,
+    inFlight: server.inFlight,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        updateHealth();
+        catalog.stop();
+        log.info("draining", { in_flight: server.inFlight(), grace_ms: config.shutdownGraceMs });
+        await server.close({
+          graceMs: config.shutdownGraceMs,
+          abortInFlight: () => shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable)),
+        });
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { type Server as HttpServer, createServer as createHttpServer } from "node:http";
+import { type Http2Server, type ServerHttp2Session, createServer as createHttp2Server } from "node:http2";
+import { type AddressInfo, type Socket, createServer as createNetServer } from "node:net";
+import { Duplex } from "node:stream";
+import type { NodeHandler, NodeResponse } from "./probe-routes.js";
+
+/** The HTTP/2 connection preface every h2c client sends first. */
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/** Where to listen and how long a silent new connection may stay open. */
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Time a new connection has to send its first bytes (default 10 s). */
+  readonly firstBytesTimeoutMs?: number;
+}
+
+/** A listening server that serves HTTP/1.1 and h2c on one port. */
+export interface DualProtocolServer {
+  /** e.g. http://127.0.0.1:7070 */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Requests that have started and not finished. */
+  inFlight(): number;
+  /**
+   * Graceful shutdown: stops accepting connections, sends HTTP/2 GOAWAY and
+   * closes idle HTTP/1.1 connections, waits up to `graceMs` for in-flight
+   * requests, then calls `abortInFlight` (which should end them with an
+   * error), waits up to `abortGraceMs` more, and destroys what is left.
+   */
+  close(options: { graceMs: number; abortGraceMs?: number; abortInFlight?: () => void }): Promise<void>;
+}
+
+/**
+ * Serves one handler over HTTP/1.1 and cleartext HTTP/2 on the same port.
+ *
+ * Why: Node's `http2.createServer({ allowHTTP1: true })` only falls back to
+ * HTTP/1.1 through TLS ALPN, so on plain TCP curl and browsers' HTTP/1.1
+ * get nothing. We accept raw connections, look at the first bytes (the
+ * h2c preface starts with "PRI * HTTP/2.0") and hand the socket to the
+ * right server. gRPC needs HTTP/2; Connect and gRPC-Web work on both.
+ *
+ * @example
+ * const server = await listenDualProtocol(handler, { host: "127.0.0.1", port: 0 });
+ * await server.close({ graceMs: 10_000 });
+ */
+export async function listenDualProtocol(handler: NodeHandler, options: ListenOptions): Promise<DualProtocolServer> {
+  const firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+  let inFlight = 0;
+  let draining = false;
+  const idleWaiters = new Set<() => void>();
+  const sockets = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
+
+  const tracked: NodeHandler = (request, response) => {
+    inFlight++;
+    if (draining && request.httpVersionMajor === 1) (response as NodeResponse).setHeader("connection", "close");
+    response.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) for (const wake of idleWaiters) wake();
+    });
+    handler(request, response);
+  };
+
+  const http1: HttpServer = createHttpServer(tracked);
+  const http2: Http2Server = createHttp2Server(tracked);
+  http2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (draining) session.close();
+  });
+
+  const net = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const compared = Math.min(received.length, http2Preface.length);
+      const looksLikeHttp2 = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+      // A short prefix of the preface could still be either protocol.
+      if (looksLikeHttp2 && compared < 4) return;
+      socket.off("data", onData);
+      socket.setTimeout(0);
+      if (looksLikeHttp2) {
+        http2.emit("connection", replayingStream(socket, received));
+        return;
+      }
+      socket.pause();
+      socket.unshift(received);
+      http1.emit("connection", socket);
+      socket.resume();
+    };
+    socket.on("data", onData);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    net.once("error", reject);
+    net.listen(options.port, options.host, () => {
+      net.off("error", reject);
+      resolve();
+    });
+  });
+  const address = net.address() as AddressInfo;
+  const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  function waitForIdle(timeoutMs: number): Promise<void> {
+    if (inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      idleWaiters.add(done);
+    });
+  }
+
+  return {
+    url: `http://${hostForUrl}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    inFlight: () => inFlight,
+    async close({ graceMs, abortGraceMs = 2000, abortInFlight }) {
+      draining = true;
+      const netClosed = new Promise<void>((resolve) => net.close(() => resolve()));
+      for (const session of sessions) session.close();
+      http1.closeIdleConnections();
+      await waitForIdle(graceMs);
+      if (inFlight > 0 && abortInFlight !== undefined) {
+        abortInFlight();
+        await waitForIdle(abortGraceMs);
+      }
+      for (const socket of sockets) socket.destroy();
+      for (const session of sessions) session.destroy();
+      http1.close();
+      http2.close();
+      await netClosed;
+    },
+  };
+}
+
+/**
+ * A stream that first replays bytes already read from `socket`, then
+ * relays the socket both ways.
+ *
+ * Why: Node's HTTP/2 server reads from the socket's native handle, so
+ * bytes we read to sniff the protocol cannot be pushed back with
+ * `unshift()` (the HTTP/1.1 parser does see unshifted bytes). Handing it a
+ * JS stream makes Node wrap it and read through JavaScript instead.
+ */
+function replayingStream(socket: Socket, alreadyRead: Buffer): Duplex {
+  const stream = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(error, callback) {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  stream.push(alreadyRead);
+  socket.on("data", (chunk: Buffer) => {
+    if (!stream.push(chunk)) socket.pause();
+  });
+  socket.once("end", () => stream.push(null));
+  socket.once("close", () => stream.destroy());
+  socket.once("error", (error) => stream.destroy(error));
+  return stream;
+}

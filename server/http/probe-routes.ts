@@ -1,0 +1,52 @@
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { BackendStatus } from "../catalog/model-catalog.js";
+
+/** A Node request handler for HTTP/1.1 and HTTP/2, as connect-node types it. */
+export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
+/** Node's request for either HTTP version. */
+export type NodeRequest = Parameters<NodeHandler>[0];
+/** Node's response for either HTTP version. */
+export type NodeResponse = Parameters<NodeHandler>[1];
+
+/** What the probe routes read. */
+export interface ProbeRoutesOptions {
+  readonly statuses: () => readonly BackendStatus[];
+  readonly draining: () => boolean;
+}
+
+/**
+ * Plain-HTTP routes beside the RPC services, for orchestrators and load
+ * balancers: `GET /healthz` (the process is alive) and `GET /readyz` (at
+ * least one backend is reachable and ready, and the server is not draining;
+ * JSON detail per backend). Anything else is a JSON 404.
+ */
+export function createProbeRoutes(options: ProbeRoutesOptions): (request: NodeRequest, response: NodeResponse) => void {
+  return (request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (request.method === "GET" && path === "/healthz") {
+      return sendJson(response, 200, { status: "ok" });
+    }
+    if (request.method === "GET" && path === "/readyz") {
+      const backends = options.statuses().map((status) => ({
+        id: status.id,
+        kind: status.kind,
+        url: status.url,
+        reachable: status.reachable,
+        ready: status.ready,
+        models: status.models,
+        detail: status.detail,
+        checked_at: status.checkedAt === 0 ? null : new Date(status.checkedAt).toISOString(),
+      }));
+      const draining = options.draining();
+      const ready = !draining && backends.some((backend) => backend.ready);
+      return sendJson(response, ready ? 200 : 503, { ready, draining, backends });
+    }
+    return sendJson(response, 404, { error: `no route for ${request.method ?? "?"} ${path}` });
+  };
+}
+
+function sendJson(response: NodeResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  response.end(text);
+}
