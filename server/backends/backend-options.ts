@@ -23,7 +23,8 @@ export function checkBackendOptions(
   if (options === undefined) return checked;
   for (const [key, value] of Object.entries(options)) {
     const path = `${fieldPath}.${key}`;
-    const expected = allowlist[key];
+    // Own keys only: "constructor" or "__proto__" must be unknown, not Object.prototype's members.
+    const expected = Object.hasOwn(allowlist, key) ? allowlist[key] : undefined;
     if (expected === undefined) {
       throw violationsError(
         path,
@@ -59,7 +60,16 @@ function hasType(value: JsonValue, expected: OptionType): boolean {
 }
 
 function describe(expected: OptionType): string {
-  return expected === "string-or-number" ? "a string or a number" : expected === "integer" ? "an integer" : `a ${expected}`;
+  switch (expected) {
+    case "string-or-number":
+      return "a string or a number";
+    case "integer":
+    case "object":
+    case "array":
+      return `an ${expected}`;
+    default:
+      return `a ${expected}`;
+  }
 }
 
 /** Re-exported for backends that reject a request shape outright. */

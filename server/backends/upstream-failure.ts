@@ -33,14 +33,22 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Parses a Retry-After header (seconds or HTTP date) into milliseconds. */
+/**
+ * Parses a Retry-After header (delay-seconds or an HTTP date) into
+ * milliseconds. Anything else ("-1", "1.5", "soon") is ignored rather than
+ * guessed at: Date.parse would read "-1" as a date in the past.
+ */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
+  const text = value?.trim() ?? "";
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP date format names the month, so a text without letters is not one.
+  if (!/[a-z]/i.test(text)) return undefined;
+  const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** The largest value of BackendErrorDetail's uint32 fields. */
+const maxUint32 = 0xffffffff;
 
 /** Options that let a backend adjust the shared mapping. */
 export interface FailureMappingContext {
@@ -56,8 +64,9 @@ export interface FailureMappingContext {
  */
 export function connectErrorForFailure(failure: UpstreamFailure, context: FailureMappingContext): ConnectError {
   const backend = context.backendId;
+  // retry_after_ms is a uint32: a far-off Retry-After must not make the detail unencodable.
   const detail = (httpStatus: number, retryable: boolean, retryAfterMs = 0) =>
-    ({ desc: BackendErrorDetailSchema, value: { backend, httpStatus, retryable, retryAfterMs } });
+    ({ desc: BackendErrorDetailSchema, value: { backend, httpStatus, retryable, retryAfterMs: Math.min(retryAfterMs, maxUint32) } });
   switch (failure.kind) {
     case "network":
       return new ConnectError(

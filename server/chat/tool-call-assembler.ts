@@ -1,6 +1,6 @@
 import type { ToolCall, Warning } from "../../gen/protogate/v1/chat_pb.js";
 import type { RawToolCall } from "../backends/backend.js";
-import { finalizeToolCall } from "./tool-call-finalizer.js";
+import { finalizeToolCall, synthesizeToolCallId } from "./tool-call-finalizer.js";
 
 /** A tool-call delta as the client sees it, with the gateway's index. */
 export interface AssembledDelta {
@@ -21,7 +21,9 @@ export interface AssembledCall {
  * indexes: Ollama's /v1 sends parallel calls all with index 0, so a new id
  * at an index that already has a different call starts a new call. The
  * gateway numbers calls 0, 1, … in the order they start. Argument fragments
- * are concatenated as they arrive, so the text stays byte-identical.
+ * are concatenated as they arrive, so the text stays byte-identical. A call
+ * that starts without an id gets a synthesized one on its first delta, and
+ * keeps it when it completes.
  */
 export interface ToolCallAssembler {
   /** Adds a streamed fragment; returns the delta to forward. */
@@ -38,7 +40,10 @@ export interface ToolCallAssembler {
 }
 
 interface PendingCall {
+  /** The backend's id; it may arrive after the first fragment and then only separates calls. */
   id: string | undefined;
+  /** The id the client was shown on the first delta when the backend sent none. */
+  readonly synthesizedId: string | undefined;
   name: string;
   arguments: string;
   completed: boolean;
@@ -71,7 +76,9 @@ export function createToolCallAssembler(): ToolCallAssembler {
         open === undefined ||
         (delta.id !== undefined && delta.id !== "" && open.id !== undefined && open.id !== delta.id);
       if (startsNew) {
-        index = start({ id: delta.id === "" ? undefined : delta.id, name: delta.name ?? "", arguments: "", completed: false });
+        const id = delta.id === "" ? undefined : delta.id;
+        const synthesizedId = id === undefined ? synthesizeToolCallId() : undefined;
+        index = start({ id, synthesizedId, name: delta.name ?? "", arguments: "", completed: false });
         openByBackendIndex.set(delta.index, index);
       }
       const call = calls[index as number] as PendingCall;
@@ -80,13 +87,13 @@ export function createToolCallAssembler(): ToolCallAssembler {
       call.arguments += delta.argumentsFragment;
       return {
         index: index as number,
-        id: startsNew ? (call.id ?? "") : "",
+        id: startsNew ? (call.synthesizedId ?? call.id ?? "") : "",
         name: startsNew ? call.name : "",
         argumentsFragment: delta.argumentsFragment,
       };
     },
     addWhole(raw) {
-      const index = start({ id: raw.id, name: raw.name, arguments: raw.arguments, completed: true });
+      const index = start({ id: raw.id, synthesizedId: undefined, name: raw.name, arguments: raw.arguments, completed: true });
       const finalized = finalizeToolCall(raw, index);
       return {
         delta: { index, id: finalized.call.id, name: raw.name, argumentsFragment: raw.arguments },
@@ -100,7 +107,9 @@ export function createToolCallAssembler(): ToolCallAssembler {
       calls.forEach((pending, index) => {
         if (pending.completed) return;
         pending.completed = true;
-        const finalized = finalizeToolCall({ id: pending.id, name: pending.name, arguments: pending.arguments }, index);
+        // An id shown to the client stays the call's id, even if the backend's arrived later.
+        const id = pending.synthesizedId === undefined ? pending.id : undefined;
+        const finalized = finalizeToolCall({ id, name: pending.name, arguments: pending.arguments }, index, pending.synthesizedId);
         warnings.push(...finalized.warnings);
         completed.push({ index, call: finalized.call });
       });

@@ -11,16 +11,26 @@ import {
 } from "../../gen/protogate/v1/chat_pb.js";
 import type { MappingWarning, RawToolCall } from "../backends/backend.js";
 
+/** A new `call_…` id for a tool call the backend sent without one. */
+export function synthesizeToolCallId(): string {
+  return `call_${randomBytes(12).toString("hex")}`;
+}
+
 /**
  * Turns a tool call as a backend produced it into the contract's ToolCall:
  * the id and argument text pass through unchanged; a missing id is
- * synthesized (and flagged); the argument text is classified, never
- * repaired. Returns the warnings the client should see.
+ * synthesized (and flagged), or taken from `synthesizedId` when the client
+ * was already shown one; the argument text is classified, never repaired.
+ * Returns the warnings the client should see.
  */
-export function finalizeToolCall(raw: RawToolCall, index: number): { call: ToolCall; warnings: Warning[] } {
+export function finalizeToolCall(
+  raw: RawToolCall,
+  index: number,
+  synthesizedId = synthesizeToolCallId(),
+): { call: ToolCall; warnings: Warning[] } {
   const warnings: Warning[] = [];
   const hasId = raw.id !== undefined && raw.id !== "";
-  const id = hasId ? (raw.id as string) : `call_${randomBytes(12).toString("hex")}`;
+  const id = hasId ? (raw.id as string) : synthesizedId;
   if (!hasId) {
     warnings.push(
       create(WarningSchema, {
@@ -60,21 +70,22 @@ export function classifyArguments(text: string): ArgumentsStatus {
     : ArgumentsStatus.NOT_AN_OBJECT;
 }
 
-const knownReasons: Record<string, FinishReason> = {
-  stop: FinishReason.STOP,
-  eos: FinishReason.STOP,
-  length: FinishReason.LENGTH,
-  tool_calls: FinishReason.TOOL_CALLS,
-  function_call: FinishReason.TOOL_CALLS,
-  content_filter: FinishReason.CONTENT_FILTER,
-};
+/** A Map, not an object literal: a backend's "constructor" must not find Object.prototype's. */
+const knownReasons: ReadonlyMap<string, FinishReason> = new Map([
+  ["stop", FinishReason.STOP],
+  ["eos", FinishReason.STOP],
+  ["length", FinishReason.LENGTH],
+  ["tool_calls", FinishReason.TOOL_CALLS],
+  ["function_call", FinishReason.TOOL_CALLS],
+  ["content_filter", FinishReason.CONTENT_FILTER],
+]);
 
 /**
  * Maps a backend's finish reason to the enum. Backends that report "stop"
  * after tool calls (Ollama) get TOOL_CALLS; the raw value is kept anyway.
  */
 export function mapFinishReason(raw: string, madeToolCalls: boolean): { reason: FinishReason; warning: Warning | undefined } {
-  const known = knownReasons[raw];
+  const known = knownReasons.get(raw);
   if (known === FinishReason.STOP && madeToolCalls) return { reason: FinishReason.TOOL_CALLS, warning: undefined };
   if (known !== undefined) return { reason: known, warning: undefined };
   if (raw === "") return { reason: FinishReason.UNSPECIFIED, warning: undefined };

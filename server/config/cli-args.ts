@@ -9,7 +9,11 @@ export interface ServeArgs {
   readonly backends: ReadonlyArray<{ readonly kind: BackendKind; readonly url: string }>;
 }
 
-const kinds: Record<string, BackendKind> = { openai: "openai", ollama: "ollama" };
+/** A Map, not an object literal: `--backend constructor=…` must not find Object.prototype's. */
+const kinds: ReadonlyMap<string, BackendKind> = new Map([
+  ["openai", "openai"],
+  ["ollama", "ollama"],
+]);
 
 /**
  * Parses `serve` flags: `--config FILE`, `--host HOST`, `--port N` and
@@ -50,7 +54,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       case "--backend": {
         const text = value();
         const separator = text.indexOf("=");
-        const kind = kinds[text.slice(0, separator)];
+        const kind = kinds.get(text.slice(0, separator));
         const url = text.slice(separator + 1);
         if (separator < 1 || kind === undefined) throw new ConfigError(`--backend must be KIND=URL with KIND openai or ollama, got "${text}"`);
         if (!/^https?:\/\/[^/]+/.test(url)) throw new ConfigError(`--backend URL must start with http:// or https://, got "${url}"`);

@@ -76,7 +76,10 @@ export function buildRoutingTable(snapshots: readonly BackendSnapshot[], aliases
     }
   }
 
-  const idOf = (qualified: string, name: string) => (plainIds.get(name) === qualified ? name : qualified);
+  // A name that reads as another backend's `backend/name` (vLLM's "org/model") would route
+  // there, so such a model keeps its qualified id: `backend/name` always wins.
+  const idOf = (qualified: string, name: string) =>
+    plainIds.get(name) === qualified && !byQualifiedName.has(name) ? name : qualified;
   const findQualified = (name: string): string | undefined =>
     byQualifiedName.has(name) ? name : plainIds.get(name);
 

@@ -37,6 +37,8 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   const headers: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
   let flavour: OpenAiFlavour = "generic";
+  /** The models of the last successful /v1/models, reported as loading while the server loads. */
+  let knownModels: readonly BackendModel[] = [];
 
   const post = (bodyText: string, signal: AbortSignal) =>
     sendUpstream({ url: `${baseUrl}/v1/chat/completions`, method: "POST", bodyText, headers, signal });
@@ -113,10 +115,14 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
         ];
       });
     } catch (error) {
+      // llama.cpp answers every route, /v1/models included, with 503 while it loads the model.
+      if (isServiceUnavailable(error)) return notReady(knownModels, "the server is loading the model", ModelState.LOADING);
       const mapped = openAiError(error, options.id, signal);
       return { kind: "unreachable", detail: mapped.rawMessage };
     }
+    knownModels = models;
     if (flavour === "llamacpp") return discoverLlamaCppHealth(models, signal);
+    if (flavour === "vllm") return discoverVllmHealth(models, signal);
     return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
   }
 
@@ -126,15 +132,25 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
       await sendUpstream({ url: `${baseUrl}/health`, method: "GET", headers, signal });
       return { kind: "reachable", ready: true, models, detail: "llama.cpp ready" };
     } catch (error) {
-      const loading = error instanceof UpstreamError && error.failure.kind === "http" && error.failure.status === 503;
-      const state = loading ? ModelState.LOADING : ModelState.UNAVAILABLE;
-      return {
-        kind: "reachable",
-        ready: false,
-        models: models.map((model) => ({ ...model, state })),
-        detail: loading ? "llama.cpp is loading the model" : "llama.cpp health check failed",
-      };
+      return isServiceUnavailable(error)
+        ? notReady(models, "llama.cpp is loading the model", ModelState.LOADING)
+        : notReady(models, "llama.cpp health check failed", ModelState.UNAVAILABLE);
     }
+  }
+
+  /** vLLM still lists its model when its engine is dead; only /health (503) tells. */
+  async function discoverVllmHealth(models: BackendModel[], signal: AbortSignal): Promise<BackendDiscovery> {
+    try {
+      await sendUpstream({ url: `${baseUrl}/health`, method: "GET", headers, signal });
+      return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
+    } catch {
+      return notReady(models, "vLLM health check failed", ModelState.UNAVAILABLE);
+    }
+  }
+
+  /** A server that answers but cannot serve yet: its models are listed in `state`. */
+  function notReady(models: readonly BackendModel[], detail: string, state: ModelState): BackendDiscovery {
+    return { kind: "reachable", ready: false, models: models.map((model) => ({ ...model, state })), detail };
   }
 
   return {
@@ -145,4 +161,9 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
     chatStream,
     discover,
   };
+}
+
+/** Whether a failure is an HTTP 503: the server is up but not ready (llama.cpp while loading). */
+function isServiceUnavailable(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure.kind === "http" && error.failure.status === 503;
 }

@@ -18,7 +18,8 @@ export function openAiError(error: unknown, backendId: string, signal: AbortSign
       if (status === 503 && message.includes("loading")) {
         return { code: Code.Unavailable, message: `backend "${backendId}" is still loading the model` };
       }
-      if ((status === 404 || status === 400) && message.includes("model") && message.includes("not")) {
+      // Only the phrases servers use for a missing model: "is not a multimodal model" is a bad request.
+      if ((status === 404 || status === 400) && message.includes("model") && /not found|does not exist/.test(message)) {
         return { code: Code.NotFound, message: `backend "${backendId}" does not have the requested model` };
       }
       if (status === 400 && message.includes("context")) {

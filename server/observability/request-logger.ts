@@ -1,0 +1,154 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type DestinationStream, type LevelWithSilent, type Logger, pino, stdTimeFunctions } from "pino";
+import { codeLabel } from "./labels.js";
+
+/**
+ * Paths whose values are replaced by "[Redacted]" on every line of the
+ * logger, whatever the caller passes: credentials in headers, configs and
+ * errors, one or two levels deep.
+ */
+export const redactedPaths: readonly string[] = [
+  "authorization",
+  "*.authorization",
+  "*.*.authorization",
+  "proxy-authorization",
+  "*[\"proxy-authorization\"]",
+  "cookie",
+  "*.cookie",
+  "*.*.cookie",
+  "apiKey",
+  "*.apiKey",
+  "*.*.apiKey",
+  "api_key",
+  "*.api_key",
+  "*.*.api_key",
+  "x-api-key",
+  "*[\"x-api-key\"]",
+  "*.*[\"x-api-key\"]",
+];
+
+/** Longest error cause text written to the log, in characters. */
+const maxCauseLength = 500;
+
+/** One finished RPC, as `logRequest` takes it. Every field is an identifier, a label, a duration or a count. */
+export interface RequestLogEntry {
+  readonly requestId: string;
+  readonly sessionId?: string | undefined;
+  /** W3C trace id, to join the line with traces and upstream logs. */
+  readonly traceId?: string | undefined;
+  readonly service: string;
+  readonly method: string;
+  readonly model?: string | undefined;
+  readonly backend?: string | undefined;
+  /** "ok", or the Connect code of the failure. */
+  readonly code: Code | "ok";
+  readonly durationMs: number;
+  readonly upstreamMs?: number | undefined;
+  readonly ttftMs?: number | undefined;
+  readonly tokensIn?: number | undefined;
+  readonly tokensOut?: number | undefined;
+  /** Retries made (0 when the first attempt settled it). */
+  readonly retries: number;
+  /** The backend the request first went to, when it fell back to another. */
+  readonly fallbackFrom?: string | undefined;
+  /** The failure, when there was one; logged as code, message and a cut cause. */
+  readonly error?: unknown;
+}
+
+/** Options of createRequestLogger. */
+export interface RequestLoggerOptions {
+  /** Where lines go (default: stderr, synchronously, so stdout stays free for command output). */
+  readonly destination?: DestinationStream;
+  /** The lowest level written (default "info"). */
+  readonly level?: LevelWithSilent;
+  /** A wall clock in ms since the epoch for the `time` field (default: pino's ISO time from Date.now). */
+  readonly now?: () => number;
+}
+
+/** Writes one structured line per finished RPC, plus a pino logger for other lines. */
+export interface RequestLogger {
+  /** The underlying pino logger, with the same redaction; use it (or `.child()`) for other lines. */
+  readonly logger: Logger;
+  /**
+   * Writes the line of one RPC with `msg: "request"`: level info when it
+   * succeeded or the client canceled, error for server-side failures
+   * (internal, unknown, data_loss, unavailable, deadline_exceeded), warn
+   * otherwise (the client's own mistakes and limits).
+   */
+  logRequest(entry: RequestLogEntry): void;
+}
+
+const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown, Code.DataLoss, Code.Unavailable, Code.DeadlineExceeded]);
+
+/**
+ * Creates the request logger.
+ *
+ * Prompts and completions are never logged: `logRequest` copies only the
+ * named fields of RequestLogEntry (extra properties are dropped at run
+ * time too), and none of them holds message content. An error is written
+ * as its code, its client-safe message, and the first 500 characters of
+ * its cause — for backend errors that is the upstream error body, which a
+ * backend could in principle make echo input; keep that in mind when
+ * shipping logs elsewhere. Credentials are redacted with pino's `redact`
+ * (see `redactedPaths`) on every line, including lines of `logger`.
+ *
+ * @example
+ * const { logger, logRequest } = createRequestLogger({ level: "info" });
+ * logRequest({ requestId, service: "protogate.v1.InferenceService", method: "Chat", model: "qwen",
+ *   backend: "llama", code: "ok", durationMs: 812, upstreamMs: 809, retries: 0 });
+ */
+export function createRequestLogger(options: RequestLoggerOptions = {}): RequestLogger {
+  const now = options.now;
+  const logger = pino(
+    {
+      level: options.level ?? "info",
+      redact: { paths: [...redactedPaths], censor: "[Redacted]" },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: now === undefined ? stdTimeFunctions.isoTime : () => `,"time":"${new Date(now()).toISOString()}"`,
+    },
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+
+  return {
+    logger,
+    logRequest(entry) {
+      const line: Record<string, unknown> = {
+        request_id: entry.requestId,
+        service: entry.service,
+        method: entry.method,
+        code: codeLabel(entry.code),
+        duration_ms: round(entry.durationMs),
+        retries: entry.retries,
+      };
+      if (entry.sessionId !== undefined) line.session_id = entry.sessionId;
+      if (entry.traceId !== undefined) line.trace_id = entry.traceId;
+      if (entry.model !== undefined) line.model = entry.model;
+      if (entry.backend !== undefined) line.backend = entry.backend;
+      if (entry.upstreamMs !== undefined) line.upstream_ms = round(entry.upstreamMs);
+      if (entry.ttftMs !== undefined) line.ttft_ms = round(entry.ttftMs);
+      if (entry.tokensIn !== undefined) line.tokens_in = entry.tokensIn;
+      if (entry.tokensOut !== undefined) line.tokens_out = entry.tokensOut;
+      if (entry.fallbackFrom !== undefined) line.fallback_from = entry.fallbackFrom;
+      if (entry.error !== undefined) line.error = describeError(entry.error);
+      const level = entry.code === "ok" || entry.code === Code.Canceled ? "info" : serverSideCodes.has(entry.code) ? "error" : "warn";
+      logger[level](line, "request");
+    },
+  };
+}
+
+/** An error as log fields: code, client-safe message, cut cause. Never a stack trace. */
+function describeError(error: unknown): Record<string, string> {
+  const connectError = ConnectError.from(error);
+  const fields: Record<string, string> = { code: codeLabel(connectError.code), message: connectError.rawMessage };
+  const cause: unknown = connectError.cause;
+  if (cause !== undefined && cause !== error) {
+    const text = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : undefined;
+    if (text !== undefined && text !== "") fields.cause = text.slice(0, maxCauseLength);
+  }
+  return fields;
+}
+
+/** Milliseconds to three decimals: enough precision, shorter lines. */
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,36 @@
+/**
+ * Reliability primitives for backend calls: the retry policy, a circuit
+ * breaker and a concurrency limiter per backend. Pure or clock-injected;
+ * no I/O. The request path wires them together (see each factory's docs).
+ */
+export {
+  type FailureClassification,
+  type GiveUpReason,
+  type RetryDecision,
+  type RetryInput,
+  type RetryPolicy,
+  type RetryPolicyOptions,
+  type RetryReason,
+  classifyFailure,
+  createRetryPolicy,
+  retryReasons,
+} from "./retry-policy.js";
+export {
+  type BreakerOutcome,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  type CircuitStateChange,
+  breakerOutcomeForError,
+  createCircuitBreaker,
+} from "./circuit-breaker.js";
+export {
+  type ConcurrencyLimiter,
+  type ConcurrencyLimiterOptions,
+  type LimiterGauges,
+  type LimiterTimers,
+  type Release,
+  createConcurrencyLimiter,
+  retryAfterMsHeader,
+  retryAfterMsOf,
+} from "./concurrency-limiter.js";

@@ -1,0 +1,109 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { BackendKind, type GatewayConfig, GatewayConfigSchema } from "../../../gen/protogate/v1/config_pb.js";
+import type { ServeArgs } from "../../../server/config/cli-args.js";
+import { ConfigError } from "../../../server/config/config-file.js";
+import { configDefaults, resolveConfig } from "../../../server/config/resolved-config.js";
+
+const noArgs: ServeArgs = { configPath: undefined, host: undefined, port: undefined, backends: [] };
+
+function file(init: MessageInitShape<typeof GatewayConfigSchema>): GatewayConfig {
+  return create(GatewayConfigSchema, init);
+}
+
+describe("resolveConfig", () => {
+  it("fills every default when there is neither a file nor flags", () => {
+    expect(resolveConfig(undefined, noArgs, {})).toEqual({
+      host: "127.0.0.1",
+      port: 7070,
+      backends: [],
+      aliases: [],
+      maxRequestBytes: 4 * 1024 * 1024,
+      maxTimeoutMs: 600_000,
+      shutdownGraceMs: 10_000,
+      discoveryIntervalMs: 30_000,
+    });
+  });
+
+  it("takes the file's values, with 0 meaning the default", () => {
+    const config = file({
+      listen: { host: "0.0.0.0", port: 9000 },
+      backends: [
+        { id: "gpu", kind: BackendKind.OPENAI, url: "http://gpu:8000", timeoutMs: 1234, models: ["a", "b"] },
+        { id: "ollama", kind: BackendKind.OLLAMA, url: "http://127.0.0.1:11434" },
+      ],
+      aliases: [{ name: "fast", model: "a" }],
+      limits: { maxRequestBytes: 1024, maxTimeoutMs: 0, shutdownGraceMs: 500 },
+      discoveryIntervalMs: 0,
+    });
+    expect(resolveConfig(config, noArgs, {})).toEqual({
+      host: "0.0.0.0",
+      port: 9000,
+      backends: [
+        { id: "gpu", kind: "openai", url: "http://gpu:8000", apiKey: undefined, timeoutMs: 1234, models: ["a", "b"] },
+        { id: "ollama", kind: "ollama", url: "http://127.0.0.1:11434", apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] },
+      ],
+      aliases: [{ name: "fast", model: "a" }],
+      maxRequestBytes: 1024,
+      maxTimeoutMs: configDefaults.maxTimeoutMs,
+      shutdownGraceMs: 500,
+      discoveryIntervalMs: configDefaults.discoveryIntervalMs,
+    });
+  });
+
+  it("lets flags override the file's host and port, including port 0", () => {
+    const config = file({ listen: { host: "0.0.0.0", port: 9000 } });
+    const resolved = resolveConfig(config, { ...noArgs, host: "::1", port: 0 }, {});
+    expect([resolved.host, resolved.port]).toEqual(["::1", 0]);
+  });
+
+  it("keeps an explicit port 0 from the file and defaults an empty host", () => {
+    const resolved = resolveConfig(file({ listen: { host: "", port: 0 } }), noArgs, {});
+    expect([resolved.host, resolved.port]).toEqual(["127.0.0.1", 0]);
+  });
+
+  it("adds --backend flags after the file's backends with ids from their kind", () => {
+    const config = file({ backends: [{ id: "openai", kind: BackendKind.OPENAI, url: "http://a" }] });
+    const args: ServeArgs = {
+      ...noArgs,
+      backends: [
+        { kind: "openai", url: "http://b" },
+        { kind: "ollama", url: "http://c" },
+        { kind: "openai", url: "http://d" },
+        { kind: "ollama", url: "http://e" },
+      ],
+    };
+    expect(resolveConfig(config, args, {}).backends.map((backend) => [backend.id, backend.kind, backend.url])).toEqual([
+      ["openai", "openai", "http://a"],
+      ["openai-2", "openai", "http://b"],
+      ["ollama", "ollama", "http://c"],
+      ["openai-3", "openai", "http://d"],
+      ["ollama-2", "ollama", "http://e"],
+    ]);
+  });
+
+  it("names flag backends `openai`, `openai-2` without a file", () => {
+    const args: ServeArgs = { ...noArgs, backends: [{ kind: "openai", url: "http://a" }, { kind: "openai", url: "http://b" }] };
+    expect(resolveConfig(undefined, args, {}).backends).toEqual([
+      { id: "openai", kind: "openai", url: "http://a", apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] },
+      { id: "openai-2", kind: "openai", url: "http://b", apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] },
+    ]);
+  });
+
+  it("reads the API key from the environment variable the file names", () => {
+    const config = file({ backends: [{ id: "a", kind: BackendKind.OPENAI, url: "http://a", apiKeyEnv: "A_TOKEN" }] });
+    expect(resolveConfig(config, noArgs, { A_TOKEN: "sk-1", OTHER: "x" }).backends[0]?.apiKey).toBe("sk-1");
+  });
+
+  it("fails when the named environment variable is not set", () => {
+    const config = file({ backends: [{ id: "a", kind: BackendKind.OPENAI, url: "http://a", apiKeyEnv: "A_TOKEN" }] });
+    expect(() => resolveConfig(config, noArgs, { OTHER: "x" })).toThrow(
+      new ConfigError('backend "a": environment variable A_TOKEN is not set'),
+    );
+  });
+
+  it("fails for a backend without a kind", () => {
+    const config = file({ backends: [{ id: "a", url: "http://a" }] });
+    expect(() => resolveConfig(config, noArgs, {})).toThrow(new ConfigError('backend "a": kind is required'));
+  });
+});

@@ -1,0 +1,122 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { connectErrorForFailure } from "../../../server/backends/upstream-failure.js";
+import { type RequestLogEntry, createRequestLogger } from "../../../server/observability/index.js";
+
+function setup(level?: "info" | "warn") {
+  const lines: string[] = [];
+  const logger = createRequestLogger({
+    destination: { write: (line: string) => void lines.push(line) },
+    now: () => Date.UTC(2025, 0, 2, 3, 4, 5, 678),
+    ...(level === undefined ? {} : { level }),
+  });
+  const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { ...logger, lines, parsed };
+}
+
+const entry: RequestLogEntry = {
+  requestId: "req-1",
+  sessionId: "sess-9",
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+  service: "protogate.v1.InferenceService",
+  method: "ChatStream",
+  model: "qwen",
+  backend: "llama",
+  code: "ok",
+  durationMs: 812.3456,
+  upstreamMs: 809.1,
+  ttftMs: 95,
+  tokensIn: 120,
+  tokensOut: 64,
+  retries: 1,
+  fallbackFrom: "vllm",
+};
+
+describe("createRequestLogger", () => {
+  it("writes one JSON line per request with the named fields", () => {
+    const { logRequest, lines, parsed } = setup();
+    logRequest(entry);
+    expect(lines).toHaveLength(1);
+    const line = parsed()[0] ?? {};
+    const { pid, hostname, ...rest } = line;
+    expect(typeof pid).toBe("number");
+    expect(typeof hostname).toBe("string");
+    expect(rest).toEqual({
+      level: "info",
+      time: "2025-01-02T03:04:05.678Z",
+      msg: "request",
+      request_id: "req-1",
+      session_id: "sess-9",
+      trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+      service: "protogate.v1.InferenceService",
+      method: "ChatStream",
+      model: "qwen",
+      backend: "llama",
+      code: "ok",
+      duration_ms: 812.346,
+      upstream_ms: 809.1,
+      ttft_ms: 95,
+      tokens_in: 120,
+      tokens_out: 64,
+      retries: 1,
+      fallback_from: "vllm",
+    });
+  });
+
+  it("never writes prompt contents, even when a caller passes them", () => {
+    const { logRequest, lines } = setup();
+    const withPrompt = { ...entry, messages: [{ role: "user", content: "my secret prompt" }], prompt: "my secret prompt" };
+    logRequest(withPrompt as RequestLogEntry);
+    expect(lines[0]).not.toContain("secret prompt");
+    expect(lines[0]).not.toContain("messages");
+  });
+
+  it("logs an error as code, safe message and a cut cause, at a level that fits", () => {
+    const { logRequest, parsed } = setup();
+    const upstream = connectErrorForFailure(
+      { kind: "http", status: 500, bodyText: `boom ${"x".repeat(5000)}`, retryAfterMs: undefined },
+      { backendId: "llama" },
+    );
+    logRequest({ ...entry, code: upstream.code, error: upstream });
+    logRequest({ ...entry, code: Code.InvalidArgument, error: new ConnectError("messages must not be empty", Code.InvalidArgument) });
+    logRequest({ ...entry, code: Code.Canceled, error: new ConnectError("request canceled", Code.Canceled) });
+    const [internal, invalid, canceled] = parsed();
+    expect(internal?.level).toBe("error");
+    expect(internal?.code).toBe("internal");
+    const error = internal?.error as Record<string, string>;
+    expect(error.code).toBe("internal");
+    expect(error.message).toBe('backend "llama" failed (HTTP 500)');
+    expect(error.cause?.startsWith("HTTP 500: boom xxx")).toBe(true);
+    expect(error.cause).toHaveLength(500);
+    expect(Object.keys(error).sort()).toEqual(["cause", "code", "message"]);
+    expect(invalid?.level).toBe("warn");
+    expect(invalid?.error).toEqual({ code: "invalid_argument", message: "messages must not be empty" });
+    expect(canceled?.level).toBe("info");
+  });
+
+  it("redacts credentials on every line", () => {
+    const { logger, lines } = setup();
+    logger.info(
+      {
+        headers: { authorization: "Bearer sk-live-123", "x-api-key": "key-456", cookie: "session=789" },
+        backend: { apiKey: "sk-abc", api_key: "sk-def", url: "http://127.0.0.1:8080" },
+        authorization: "Basic dXNlcjpwYXNz",
+      },
+      "configured",
+    );
+    const text = lines.join("");
+    for (const secret of ["sk-live-123", "key-456", "session=789", "sk-abc", "sk-def", "dXNlcjpwYXNz"]) {
+      expect(text).not.toContain(secret);
+    }
+    const line = JSON.parse(lines[0] ?? "{}") as { headers: Record<string, string>; backend: Record<string, string> };
+    expect(line.headers).toEqual({ authorization: "[Redacted]", "x-api-key": "[Redacted]", cookie: "[Redacted]" });
+    expect(line.backend).toEqual({ apiKey: "[Redacted]", api_key: "[Redacted]", url: "http://127.0.0.1:8080" });
+  });
+
+  it("honours the level", () => {
+    const { logRequest, parsed } = setup("warn");
+    logRequest(entry);
+    logRequest({ ...entry, code: Code.NotFound });
+    expect(parsed().map((line) => line.code)).toEqual(["not_found"]);
+  });
+});
