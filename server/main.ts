@@ -47,8 +47,6 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
 
   const log = createLogger();
   const gateway = await startGateway(config, log);
-  const models = gateway.catalog.table().models.length;
-  output.print(`protogate listening on ${gateway.url} (${config.backends.length} backend(s), ${models} model(s))`);
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -65,5 +63,9 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Printed only once the handlers are in place: a supervisor that signals
+  // as soon as it reads this line must get a graceful shutdown.
+  const models = gateway.catalog.table().models.length;
+  output.print(`protogate listening on ${gateway.url} (${config.backends.length} backend(s), ${models} model(s))`);
   return gateway;
 }

@@ -10,7 +10,8 @@ import type { HealthRegistry } from "../health/health-registry.js";
  * Implements the standard grpc.health.v1.Health protocol over the health
  * registry: Check answers the current state (not_found for an unknown
  * name), Watch sends the current state and then every change until the
- * client cancels.
+ * client cancels, the deadline passes or the server shuts down (which ends
+ * it with unavailable, so clients reconnect elsewhere).
  *
  * @example
  * router.service(Health, createHealthService({ registry }));
@@ -45,6 +46,9 @@ export function createHealthService(options: { readonly registry: HealthRegistry
             yield { status };
           }
         }
+        // Watch never ends by itself: the abort (client cancel, deadline or
+        // shutdown's unavailable) is how the stream ends, never with OK.
+        throw ConnectError.from(context.signal.reason, Code.Canceled);
       } finally {
         unsubscribe();
       }

@@ -44,8 +44,7 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
     const model = await resolveModel(options.catalog, request.model);
     const entry = options.catalog.backend(model.backendId);
     if (entry === undefined) throw new ConnectError(`backend "${model.backendId}" is not configured`, Code.Internal);
-    const signal = AbortSignal.any([context.signal, AbortSignal.timeout(entry.timeoutMs)]);
-    return { model, backend: entry.backend, signal };
+    return { model, backend: entry.backend, signal: upstreamSignal(context, entry.timeoutMs) };
   }
 
   function timings(started: number, firstToken: number | undefined, upstreamStarted: number, finish: BackendFinish) {
@@ -156,4 +155,29 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
       throw new ConnectError(`backend "${backend.id}" ended the stream without finishing`, Code.Unavailable);
     },
   };
+}
+
+/**
+ * The signal an upstream call honours: aborted with the handler's reason
+ * (client cancel, deadline, shutdown; connect also aborts it when the call
+ * ends, which clears the timer) or with a TimeoutError after the backend's
+ * own time limit.
+ *
+ * Why not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20
+ * a timeout signal that only `AbortSignal.any()` refers to can be garbage
+ * collected before it fires, and then a hung backend hangs the call forever.
+ */
+function upstreamSignal(context: HandlerContext, timeoutMs: number): AbortSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`the backend did not answer within ${timeoutMs} ms`, "TimeoutError")),
+    timeoutMs,
+  );
+  const onAbort = () => {
+    clearTimeout(timer);
+    controller.abort(context.signal.reason);
+  };
+  if (context.signal.aborted) onAbort();
+  else context.signal.addEventListener("abort", onAbort, { once: true });
+  return controller.signal;
 }

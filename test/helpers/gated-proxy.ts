@@ -49,6 +49,10 @@ export async function createGatedProxy(options: {
           for (const wake of heldWaiters.splice(0)) wake();
           await gateOpened;
         }
+        if (outgoing.destroyed) {
+          answer.destroy();
+          return;
+        }
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(outgoing);
       },

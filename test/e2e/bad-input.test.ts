@@ -1,0 +1,261 @@
+import { connect as connectHttp2 } from "node:http2";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Violation, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../../server/gateway.js";
+import {
+  type ChatRequestSchema,
+  Code,
+  ConnectError,
+  createProtogateClient,
+  ModelNotFoundDetailSchema,
+  type ProtogateClient,
+  Role,
+} from "../../sdk/index.js";
+import { connectErrorOf } from "../helpers/async-outcomes.js";
+import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { startTestGateway } from "../helpers/start-test-gateway.js";
+
+const maxRequestBytes = 64 * 1024;
+const maxTimeoutMs = 30_000;
+const chatPath = "/protogate.v1.InferenceService/Chat";
+const user = { role: Role.USER, content: "hi" };
+
+describe("bad input gets a precise error and the gateway keeps serving", () => {
+  let fake: OpenAiFake;
+  let gateway: RunningGateway;
+  let client: ProtogateClient;
+  let grpc: ProtogateClient;
+  let chatRequestsBefore = 0;
+
+  const chatRequests = () => fake.requests.filter((request) => request.path === "/v1/chat/completions").length;
+
+  beforeAll(async () => {
+    fake = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
+    gateway = await startTestGateway({
+      backends: [{ id: "llamacpp", kind: "openai", url: fake.url }],
+      overrides: { maxRequestBytes, maxTimeoutMs },
+    });
+    client = createProtogateClient({ baseUrl: gateway.url });
+    grpc = createProtogateClient({ baseUrl: gateway.url, protocol: "grpc" });
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await fake.close();
+  });
+
+  beforeEach(() => {
+    chatRequestsBefore = chatRequests();
+  });
+
+  afterEach(async () => {
+    // Nothing bad reached the backend, and a good request still works, over Connect and gRPC.
+    expect(chatRequests()).toBe(chatRequestsBefore);
+    for (const good of [client, grpc]) {
+      const response = await good.inference.chat({ model: "qwen.gguf", messages: [user] });
+      expect(response.message?.content).toBe("Hello from fake");
+    }
+  });
+
+  /** Calls Chat through the SDK (Connect JSON) and returns the ConnectError it must fail with. */
+  function chatError(request: MessageInitShape<typeof ChatRequestSchema>, timeoutMs?: number): Promise<ConnectError> {
+    return connectErrorOf(client.inference.chat(request, timeoutMs === undefined ? {} : { timeoutMs }));
+  }
+
+  /** POSTs a raw JSON body with the Connect protocol and returns the status and the error JSON. */
+  async function postJson(body: string): Promise<{ status: number; error: { code: string; message: string } }> {
+    const response = await fetch(`${gateway.url}${chatPath}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: response.status, error: (await response.json()) as { code: string; message: string } };
+  }
+
+  it("rejects an unknown JSON field, naming the key", async () => {
+    const body = JSON.stringify({ model: "qwen.gguf", messages: [{ role: "ROLE_USER", content: "hi" }], temprature: 0.5 });
+    expect(await postJson(body)).toEqual({
+      status: 400,
+      error: { code: "invalid_argument", message: 'cannot decode message protogate.v1.ChatRequest from JSON: key "temprature" is unknown' },
+    });
+  });
+
+  it("rejects a string where messages must be a list", async () => {
+    expect(await postJson(JSON.stringify({ model: "qwen.gguf", messages: "hi" }))).toEqual({
+      status: 400,
+      error: { code: "invalid_argument", message: 'cannot decode field protogate.v1.ChatRequest.messages from JSON: expected Array, got "hi"' },
+    });
+  });
+
+  it("rejects a malformed JSON body", async () => {
+    expect(await postJson('{"model":"qwen.gguf","messages":[')).toEqual({
+      status: 400,
+      error: { code: "invalid_argument", message: "cannot decode message protogate.v1.ChatRequest from JSON: Unexpected end of JSON input" },
+    });
+  });
+
+  it("rejects empty messages with a buf.validate.Violations detail", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [] });
+    expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, "messages: must contain at least 1 item(s) [repeated.min_items]"]);
+    expect(violations(error)).toEqual([{ field: "messages", ruleId: "repeated.min_items", message: "must contain at least 1 item(s)" }]);
+  });
+
+  it("rejects a tool message without tool_call_id", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [user, { role: Role.TOOL, content: "42" }] });
+    expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, "messages[1]: a tool message needs tool_call_id [message.tool_call_id]"]);
+    expect(violations(error)).toEqual([{ field: "messages[1]", ruleId: "message.tool_call_id", message: "a tool message needs tool_call_id" }]);
+  });
+
+  it("rejects temperature 3", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [user], sampling: { temperature: 3 } });
+    const message = "must be greater than or equal to 0 and less than or equal to 2";
+    expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, `sampling.temperature: ${message} [double.gte_lte]`]);
+    expect(violations(error)).toEqual([{ field: "sampling.temperature", ruleId: "double.gte_lte", message }]);
+  });
+
+  it("answers an unknown model with not_found and the ids that exist", async () => {
+    const error = await chatError({ model: "qwen-typo", messages: [user] });
+    expect([error.code, error.rawMessage]).toEqual([Code.NotFound, 'model "qwen-typo" not found; available: qwen.gguf']);
+    const details = error.findDetails(ModelNotFoundDetailSchema);
+    expect(details.map((detail) => ({ requested: detail.requested, available: detail.available }))).toEqual([
+      { requested: "qwen-typo", available: ["qwen.gguf"] },
+    ]);
+  });
+
+  it("rejects a body over maxRequestBytes with resource_exhausted, over Connect and gRPC", async () => {
+    const request = { model: "qwen.gguf", messages: [{ role: Role.USER, content: "x".repeat(maxRequestBytes) }] };
+    // The size is in the message when the server knows it before reading the body.
+    const tooLarge = new RegExp(`^message size (\\d+ )?is larger than configured readMaxBytes ${maxRequestBytes}$`);
+    const connectError = await chatError(request);
+    expect(connectError.code).toBe(Code.ResourceExhausted);
+    expect(connectError.rawMessage).toMatch(tooLarge);
+    const grpcError = await connectErrorOf(grpc.inference.chat(request));
+    expect(grpcError.code).toBe(Code.ResourceExhausted);
+    expect(grpcError.rawMessage).toMatch(tooLarge);
+  });
+
+  it("rejects tool parameters that are not JSON, naming the field", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [user], tools: [{ name: "search", parametersJson: "{type: object}" }] });
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toMatch(/^tools\[0\]\.parameters_json: must be a JSON Schema object; the text is not valid JSON \(.+\)$/);
+    expect(violations(error).map(({ field, ruleId }) => ({ field, ruleId }))).toEqual([{ field: "tools[0].parameters_json", ruleId: "tool.parameters_json" }]);
+  });
+
+  it("rejects a response schema that is not a JSON object, naming the field", async () => {
+    for (const schemaJson of ['["not", "an", "object"]', '{"type": "object",}']) {
+      const error = await chatError({
+        model: "qwen.gguf",
+        messages: [user],
+        responseFormat: { format: { case: "jsonSchema", value: { name: "answer", schemaJson } } },
+      });
+      expect(error.code).toBe(Code.InvalidArgument);
+      expect(error.rawMessage).toMatch(/^response_format\.json_schema\.schema_json: must be a JSON Schema object/);
+      expect(violations(error).map(({ field, ruleId }) => ({ field, ruleId }))).toEqual([
+        { field: "response_format.json_schema.schema_json", ruleId: "response_format.schema_json" },
+      ]);
+    }
+  });
+
+  it("rejects a tool_choice that names a tool the request does not have", async () => {
+    const error = await chatError({
+      model: "qwen.gguf",
+      messages: [user],
+      tools: [{ name: "search", parametersJson: '{"type":"object"}' }],
+      toolChoice: { choice: { case: "function", value: "browse" } },
+    });
+    expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, `tool_choice.function: "browse" is not one of the request's tools`]);
+    expect(violations(error)).toEqual([{ field: "tool_choice.function", ruleId: "tool_choice.function_known", message: `"browse" is not one of the request's tools` }]);
+  });
+
+  it("rejects an unknown backend option key, listing the allowed ones", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [user], backendOptions: { openai: { cache_prompts: true } } });
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toMatch(/^backend_options\.openai\.cache_prompts: unknown option "cache_prompts"; allowed: .*\bcache_prompt\b/);
+    expect(violations(error).map(({ field, ruleId }) => ({ field, ruleId }))).toEqual([
+      { field: "backend_options.openai.cache_prompts", ruleId: "backend_options.unknown_key" },
+    ]);
+  });
+
+  it("rejects a client timeout above maxTimeoutMs, over Connect and gRPC", async () => {
+    const error = await chatError({ model: "qwen.gguf", messages: [user] }, maxTimeoutMs * 2);
+    expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, `timeout ${maxTimeoutMs * 2}ms must be <= ${maxTimeoutMs}`]);
+    const grpcError = await connectErrorOf(grpc.inference.chat({ model: "qwen.gguf", messages: [user] }, { timeoutMs: maxTimeoutMs * 2 }));
+    expect([grpcError.code, grpcError.rawMessage]).toEqual([Code.InvalidArgument, `timeout ${maxTimeoutMs * 2}ms must be <= ${maxTimeoutMs}`]);
+  });
+
+  describe("raw gRPC over h2c", () => {
+    it("answers garbage bytes with an error status", async () => {
+      // Read as an envelope, "not a…" is flags 0x6e and a length of 0x6f742061 bytes.
+      const answer = await postGrpcRaw(gateway.url, Buffer.from("not a gRPC message at all"));
+      expect(answer).toEqual({
+        httpStatus: 200,
+        grpcStatus: String(Code.ResourceExhausted),
+        grpcMessage: `message size ${0x6f742061} is larger than configured readMaxBytes ${maxRequestBytes}`,
+      });
+    });
+
+    it("answers a frame whose length is longer than the body with invalid_argument", async () => {
+      const header = Buffer.from([0, 0, 0, 0x03, 0xe8]); // uncompressed, 1000 bytes follow…
+      const answer = await postGrpcRaw(gateway.url, Buffer.concat([header, Buffer.from([0x0a, 0x01, 0x78])])); // …but 3 do
+      expect(answer).toEqual({ httpStatus: 200, grpcStatus: String(Code.InvalidArgument), grpcMessage: "protocol error: incomplete envelope" });
+    });
+
+    it("answers a well-framed message that is not protobuf with an error status", async () => {
+      const payload = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+      const header = Buffer.from([0, 0, 0, 0, payload.length]);
+      const answer = await postGrpcRaw(gateway.url, Buffer.concat([header, payload]));
+      // connect-es, like grpc-go, reports a request that does not unmarshal as internal.
+      expect(answer.httpStatus).toBe(200);
+      expect(answer.grpcStatus).toBe(String(Code.Internal));
+      expect(answer.grpcMessage).toMatch(/^parse binary: /);
+    });
+  });
+});
+
+/** Each violation of a `buf.validate.Violations` detail, with its field path as text. */
+function violations(error: ConnectError): Array<{ field: string; ruleId: string; message: string }> {
+  return error.findDetails(ViolationsSchema).flatMap((detail) =>
+    detail.violations.map((violation: Violation) => ({
+      field: (violation.field?.elements ?? [])
+        .map((element) => {
+          const subscript = element.subscript;
+          if (subscript.case === "index") return `${element.fieldName}[${subscript.value}]`;
+          if (subscript.case === "stringKey") return `${element.fieldName}["${subscript.value}"]`;
+          return element.fieldName;
+        })
+        .join("."),
+      ruleId: violation.ruleId,
+      message: violation.message,
+    })),
+  );
+}
+
+/** POSTs raw bytes as `application/grpc` to Chat over h2c; returns the HTTP status and the gRPC status and message. */
+function postGrpcRaw(baseUrl: string, body: Buffer): Promise<{ httpStatus: number; grpcStatus: string; grpcMessage: string }> {
+  return new Promise((resolve, reject) => {
+    const session = connectHttp2(baseUrl);
+    session.on("error", reject);
+    const stream = session.request({ ":method": "POST", ":path": chatPath, "content-type": "application/grpc", te: "trailers" });
+    stream.setTimeout(10_000, () => stream.close());
+    let httpStatus = 0;
+    let status: Record<string, unknown> = {};
+    stream.on("response", (headers) => {
+      httpStatus = Number(headers[":status"]);
+      status = headers; // a trailers-only answer puts grpc-status in the headers
+    });
+    stream.on("trailers", (trailers) => (status = trailers));
+    stream.on("error", reject);
+    stream.on("data", () => undefined);
+    stream.on("end", () => {
+      session.close();
+      resolve({
+        httpStatus,
+        grpcStatus: String(status["grpc-status"]),
+        grpcMessage: decodeURIComponent(String(status["grpc-message"] ?? "")),
+      });
+    });
+    stream.end(body);
+  });
+}

@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../../server/gateway.js";
+import { createOllamaFake, createOpenAiFake, type OllamaFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { runProcess, startProcess } from "../helpers/run-process.js";
+import { startTestGateway } from "../helpers/start-test-gateway.js";
+
+const toolArguments = String.raw`{"10":1,"2":1.0,"n":12345678901234567890,"s":"é😀\"\\n"}`;
+
+/** Runs `node bin/protogate.js …args` to completion. */
+function protogate(args: readonly string[]) {
+  return runProcess(process.execPath, ["bin/protogate.js", ...args], { timeoutMs: 30_000 });
+}
+
+// Each test starts a Node process that compiles the CLI with tsx: seconds each on a busy machine.
+describe("the protogate CLI", { timeout: 60_000 }, () => {
+  let llama: OpenAiFake;
+  let ollama: OllamaFake;
+  let gateway: RunningGateway;
+  let scratch: string;
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "protogate-cli-"));
+    llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
+    ollama = await createOllamaFake({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"], loaded: true }] });
+    gateway = await startTestGateway({
+      backends: [
+        { id: "llamacpp", kind: "openai", url: llama.url },
+        { id: "ollama", kind: "ollama", url: ollama.url },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await llama.close();
+    await ollama.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("models prints a table of every model", async () => {
+    const result = await protogate(["models", "--url", gateway.url]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    expect(result.stdout.split("\n")).toEqual([
+      "MODEL        BACKEND   STATE   CONTEXT  CAPABILITIES",
+      "qwen.gguf    llamacpp  loaded  4096     -",
+      "llama3.2:1b  ollama    loaded  131072   tools,structuredOutput",
+      "",
+    ]);
+  });
+
+  it.each(["connect", "grpc", "grpc-web"])("chat streams the answer and shows the tool call over %s", async (protocol) => {
+    llama.enqueue({ kind: "reply", content: "Let me look that up.", toolCalls: [{ id: "call_cli", name: "lookup", argumentsText: toolArguments }] });
+    const chatsBefore = llama.requests.filter((request) => request.path === "/v1/chat/completions").length;
+
+    const result = await protogate(["chat", "qwen.gguf", "What", "is", "2+2?", "--url", gateway.url, "--protocol", protocol]);
+
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    const lines = result.stdout.split("\n");
+    expect(lines.slice(0, 3)).toEqual(["Let me look that up.", `[tool call lookup id=call_cli] ${toolArguments}`, ""]);
+    expect(lines[3]).toMatch(/^\[tool_calls; 10 in \/ \d+ out; first token \d+ ms, total \d+ ms\]$/);
+    expect(lines.slice(4)).toEqual([""]);
+    // The CLI shows the tool call; it never runs it (no second request with a tool result).
+    const chats = llama.requests.filter((request) => request.path === "/v1/chat/completions");
+    expect(chats.length).toBe(chatsBefore + 1);
+    expect((chats.at(-1)?.body as { messages: unknown }).messages).toEqual([{ role: "user", content: "What is 2+2?" }]);
+  });
+
+  it("Ctrl-C during chat cancels the stream and stops the generation upstream", async () => {
+    llama.enqueue({ kind: "hang", afterChunks: 2, content: "partial" });
+    const chat = startProcess(process.execPath, ["bin/protogate.js", "chat", "qwen.gguf", "Tell me a story", "--url", gateway.url], { timeoutMs: 30_000 });
+    await chat.waitForStdout(/part/);
+    chat.child.kill("SIGINT");
+    await llama.waitForAbort();
+    const result = await chat.exited;
+    expect(result).toMatchObject({ code: 1, signal: null, stdout: "part", stderr: expect.stringMatching(/^protogate: \[canceled\] /) });
+  });
+
+  it("chat with an unknown model prints the error and exits 1", async () => {
+    const result = await protogate(["chat", "qwen-typo", "hi", "--url", gateway.url]);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: 'protogate: [not_found] model "qwen-typo" not found; available: qwen.gguf, llama3.2:1b\n',
+    });
+  });
+
+  it("serve prints the listening line, serves, and exits 0 on SIGTERM", async () => {
+    const serve = startProcess(process.execPath, ["bin/protogate.js", "serve", "--port", "0", "--backend", `openai=${llama.url}`], { timeoutMs: 30_000 });
+    try {
+      const [, url] = await serve.waitForStdout(/^protogate listening on (http:\/\/127\.0\.0\.1:\d+) \(1 backend\(s\), 1 model\(s\)\)$/m);
+      const response = await fetch(`${url}/protogate.v1.ModelService/ListModels?encoding=json&message=%7B%7D`, { signal: AbortSignal.timeout(10_000) });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { models: Array<{ id: string; backend: string }> }).models.map((model) => [model.id, model.backend])).toEqual([
+        ["qwen.gguf", "openai"],
+      ]);
+    } finally {
+      serve.child.kill("SIGTERM");
+    }
+    const result = await serve.exited;
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    expect(result.stderr).toContain('"msg":"signal received, shutting down","signal":"SIGTERM"');
+    expect(result.stderr).toContain('"msg":"stopped"');
+  });
+
+  it("serve with a bad --backend prints a clear error and exits 1", async () => {
+    const result = await protogate(["serve", "--port", "0", "--backend", "llamacpp=http://127.0.0.1:8080"]);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: 'protogate: --backend must be KIND=URL with KIND openai or ollama, got "llamacpp=http://127.0.0.1:8080"\n',
+    });
+  });
+
+  it("serve with a bad config file prints the field path and exits 1", async () => {
+    const path = join(scratch, "protogate.yaml");
+    writeFileSync(path, ["listen:", "  port: 0", "backends:", "  - id: Local_LLM", "    kind: BACKEND_KIND_OPENAI", `    url: ${llama.url}`, ""].join("\n"));
+    const result = await protogate(["serve", "--config", path]);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: `protogate: ${path}:\n  backends[0].id: does not match regex pattern \`^[a-z][a-z0-9_-]{0,31}$\` [string.pattern]\n`,
+    });
+  });
+});
