@@ -1,4 +1,4 @@
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { serveMain } from "../server/main.js";
 import { chatCommand } from "./chat-command.js";
 import { parseClientFlags } from "./client-flags.js";
@@ -42,6 +42,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  // Ctrl-C during a streamed chat: the call was canceled on purpose.
+  if (error instanceof ConnectError && error.code === Code.Canceled) process.exit(130);
   // ConnectError messages already start with the code, e.g. "[not_found] …".
   const message = error instanceof ConnectError || error instanceof Error ? error.message : String(error);
   console.error(`protogate: ${message}`);

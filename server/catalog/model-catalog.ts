@@ -1,4 +1,5 @@
 import type { Backend, BackendDiscovery, BackendModel } from "../backends/backend.js";
+import { createTimeoutSignal } from "../reliability/timeout-signal.js";
 import { type AliasRule, type BackendSnapshot, type RoutingTable, buildRoutingTable } from "../routing/model-router.js";
 
 /** A backend with what the config says about it. */
@@ -96,12 +97,14 @@ export function createModelCatalog(options: ModelCatalogOptions): ModelCatalog {
   }
 
   async function discoverOne({ backend }: CatalogBackend): Promise<void> {
-    const signal = AbortSignal.any([stopController.signal, AbortSignal.timeout(discoveryTimeoutMs)]);
+    const limit = createTimeoutSignal(stopController.signal, discoveryTimeoutMs, `discovery took longer than ${discoveryTimeoutMs} ms`);
     let discovery: BackendDiscovery;
     try {
-      discovery = await backend.discover(signal);
+      discovery = await backend.discover(limit.signal);
     } catch (error) {
       discovery = { kind: "unreachable", detail: error instanceof Error ? error.message : "discovery failed" };
+    } finally {
+      limit.dispose();
     }
     const previous = state.get(backend.id);
     state.set(backend.id, {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { type DescMessage, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { createValidator } from "@bufbuild/protovalidate";
 import { parse as parseYaml } from "yaml";
 import { type GatewayConfig, GatewayConfigSchema } from "../../gen/protogate/v1/config_pb.js";
@@ -40,6 +40,10 @@ export function parseConfigText(text: string, source: string): GatewayConfig {
     throw new ConfigError(`${source}: not valid YAML or JSON: ${(error as Error).message}`);
   }
   if (json === null || json === undefined) json = {};
+  const unknownKey = findUnknownKey(GatewayConfigSchema, json, "");
+  if (unknownKey !== undefined) {
+    throw new ConfigError(`${source}:\n  ${unknownKey}: unknown key (see docs/config.md for the keys each section takes)`);
+  }
   let config: GatewayConfig;
   try {
     config = fromJson(GatewayConfigSchema, json as JsonValue, { ignoreUnknownFields: false });
@@ -57,4 +61,30 @@ export function parseConfigText(text: string, source: string): GatewayConfig {
     ids.add(backend.id);
   });
   return config;
+}
+
+/**
+ * The path of the first key in `json` that `schema` does not have, e.g.
+ * `limits.maxRequestByte` or `backends[1].urll`. The proto JSON parser
+ * rejects unknown keys too, but names only the message type, not where the
+ * key is; this walk gives the path a person needs to fix the file.
+ */
+function findUnknownKey(schema: DescMessage, json: unknown, path: string): string | undefined {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+  for (const [key, value] of Object.entries(json)) {
+    const field = schema.fields.find((candidate) => candidate.jsonName === key || candidate.name === key);
+    const fieldPath = path === "" ? key : `${path}.${key}`;
+    if (field === undefined) return fieldPath;
+    if (field.fieldKind === "message") {
+      const found = findUnknownKey(field.message, value, fieldPath);
+      if (found !== undefined) return found;
+    }
+    if (field.fieldKind === "list" && field.listKind === "message" && Array.isArray(value)) {
+      for (const [index, item] of value.entries()) {
+        const found = findUnknownKey(field.message, item, `${fieldPath}[${index}]`);
+        if (found !== undefined) return found;
+      }
+    }
+  }
+  return undefined;
 }

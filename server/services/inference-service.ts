@@ -15,6 +15,7 @@ import { checkChatRequest } from "../chat/request-checks.js";
 import { createToolCallAssembler } from "../chat/tool-call-assembler.js";
 import { finalizeToolCall, mapFinishReason, toWarnings } from "../chat/tool-call-finalizer.js";
 import type { RoutedModel } from "../routing/model-router.js";
+import { createTimeoutSignal } from "../reliability/timeout-signal.js";
 import { resolveModel } from "./model-resolution.js";
 
 /** What the inference service needs. */
@@ -158,26 +159,10 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
 }
 
 /**
- * The signal an upstream call honours: aborted with the handler's reason
- * (client cancel, deadline, shutdown; connect also aborts it when the call
- * ends, which clears the timer) or with a TimeoutError after the backend's
- * own time limit.
- *
- * Why not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20
- * a timeout signal that only `AbortSignal.any()` refers to can be garbage
- * collected before it fires, and then a hung backend hangs the call forever.
+ * The signal an upstream call honours: the handler's (client cancel,
+ * deadline, shutdown — connect aborts it when the call ends, which also
+ * clears the timer) limited by the backend's own timeout.
  */
 function upstreamSignal(context: HandlerContext, timeoutMs: number): AbortSignal {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new DOMException(`the backend did not answer within ${timeoutMs} ms`, "TimeoutError")),
-    timeoutMs,
-  );
-  const onAbort = () => {
-    clearTimeout(timer);
-    controller.abort(context.signal.reason);
-  };
-  if (context.signal.aborted) onAbort();
-  else context.signal.addEventListener("abort", onAbort, { once: true });
-  return controller.signal;
+  return createTimeoutSignal(context.signal, timeoutMs, `the backend did not answer within ${timeoutMs} ms`).signal;
 }

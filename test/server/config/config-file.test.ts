@@ -76,13 +76,13 @@ describe("parseConfigText", () => {
 
   it("names an unknown top-level key", () => {
     expect(configError("listen: {}\nbackend: []\n")).toBe(
-      'cfg.yaml: cannot decode message protogate.v1.GatewayConfig from JSON: key "backend" is unknown',
+      'cfg.yaml:\n  backend: unknown key (see docs/config.md for the keys each section takes)',
     );
   });
 
   it("names an unknown nested key", () => {
     expect(configError("backends:\n  - id: a\n    kind: BACKEND_KIND_OPENAI\n    url: http://x\n    timeout: 5\n")).toBe(
-      'cfg.yaml: cannot decode message protogate.v1.BackendConfig from JSON: key "timeout" is unknown',
+      'cfg.yaml:\n  backends[0].timeout: unknown key (see docs/config.md for the keys each section takes)',
     );
   });
 
@@ -138,6 +138,6 @@ describe("loadConfigFile", () => {
   it("names the file in check errors", () => {
     const path = join(dir, "bad.json");
     writeFileSync(path, '{"listen": {"hots": "x"}}');
-    expect(() => loadConfigFile(path)).toThrow(`${path}: cannot decode message protogate.v1.ListenConfig from JSON: key "hots" is unknown`);
+    expect(() => loadConfigFile(path)).toThrow(`${path}:\n  listen.hots: unknown key`);
   });
 });
