@@ -1,0 +1,170 @@
+/**
+ * Child processes for benchmarks: every server under test runs in its own
+ * process, and every process started here is killed when the benchmark
+ * ends, fails or is interrupted.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/** A server process started for a benchmark. */
+export interface BenchChild {
+  readonly name: string;
+  readonly pid: number;
+  /** The last lines it wrote to stdout and stderr, for error messages. */
+  recentOutput(): string;
+  /** Resolves with the first stdout/stderr line matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** CPU time (user + system) the process has used so far, in microseconds; undefined off Linux. */
+  cpuMicros(): number | undefined;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+let exitHooksInstalled = false;
+
+/** Kills whatever is still running when this process exits, however it exits. */
+function installExitHooks(): void {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  process.once("exit", () => {
+    for (const child of running) child.kill("SIGKILL");
+  });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      for (const child of running) child.kill("SIGKILL");
+      process.exit(130);
+    });
+  }
+}
+
+let clockTicks: number | undefined;
+
+/** Kernel clock ticks per second (the unit of /proc/PID/stat CPU times). */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** utime + stime of a process from /proc, in microseconds. */
+export function processCpuMicros(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may contain spaces; fields after it are plain.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // fields 14 and 15: utime, stime
+    return Number.isFinite(ticks) ? (ticks * 1_000_000) / ticksPerSecond() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts `command args…` with piped output (kept as a short tail, never
+ * left to fill a pipe) and registers it for cleanup.
+ *
+ * @example
+ * const child = startChild("upstream", process.execPath, ["--import", "tsx", "bench/fixed-upstream.ts"], { cwd });
+ * const [, url] = await child.waitForLine(/listening on (\S+)/, 10_000);
+ * await child.stop();
+ */
+export function startChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv },
+): BenchChild {
+  installExitHooks();
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
+  const pid = child.pid;
+  running.add(child);
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      running.delete(child);
+      resolve();
+    });
+    child.once("error", () => {
+      running.delete(child);
+      resolve();
+    });
+  });
+
+  const tail: string[] = [];
+  const lineWaiters = new Set<(line: string) => void>();
+  const onText = (buffered: { text: string }) => (chunk: Buffer) => {
+    buffered.text += chunk.toString("utf8");
+    const lines = buffered.text.split("\n");
+    buffered.text = lines.pop() ?? "";
+    for (const line of lines) {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      for (const waiter of lineWaiters) waiter(line);
+    }
+  };
+  child.stdout?.on("data", onText({ text: "" }));
+  child.stderr?.on("data", onText({ text: "" }));
+
+  return {
+    name,
+    pid,
+    recentOutput: () => tail.join("\n"),
+    waitForLine(pattern, timeoutMs) {
+      const seen = tail.map((line) => line.match(pattern)).find((match) => match !== null);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const finish = (error: Error | undefined, match?: RegExpMatchArray) => {
+          clearTimeout(timer);
+          lineWaiters.delete(onLine);
+          child.off("exit", onExit);
+          if (match) resolve(match);
+          else reject(error);
+        };
+        const onLine = (line: string) => {
+          const match = line.match(pattern);
+          if (match) finish(undefined, match);
+        };
+        const onExit = (code: number | null) =>
+          finish(new Error(`${name} exited (code ${String(code)}) before printing ${String(pattern)}:\n${tail.join("\n")}`));
+        const timer = setTimeout(
+          () => finish(new Error(`${name} did not print ${String(pattern)} within ${timeoutMs} ms:\n${tail.join("\n")}`)),
+          timeoutMs,
+        );
+        lineWaiters.add(onLine);
+        child.once("exit", onExit);
+      });
+    },
+    cpuMicros: () => processCpuMicros(pid),
+    async stop(graceMs = 5000) {
+      if (!running.has(child)) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Stops every child still running (SIGTERM, then SIGKILL). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
+}

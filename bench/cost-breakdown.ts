@@ -1,0 +1,162 @@
+/**
+ * Where a protogate request's CPU goes, measured in ONE process and ONE
+ * thread: the fixed upstream, the server under test and the client all run
+ * here, so "CPU µs per request" differences between rows are the cost of
+ * what each row adds, without cross-process scheduling noise.
+ *
+ *   npx tsx bench/cost-breakdown.ts [--seconds 1] [--rounds 7]
+ *
+ * Rows (interleaved, median of rounds):
+ * - floor: node:http client → upstream
+ * - fetch: the same call with fetch (what protogate's upstream call uses)
+ * - bare proxy: a 30-line node:http JSON proxy in front of the upstream
+ * - Connect Health/Check: protogate's handler answering a trivial Connect
+ *   JSON unary RPC (no upstream call): the RPC stack's own cost
+ * - protogate Chat: the real thing
+ */
+import { Agent, createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import { configDefaults } from "../server/config/resolved-config.js";
+import { startGateway } from "../server/gateway.js";
+import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
+import { type LoadTarget, runClosedLoop } from "./load-generator.js";
+
+/** A bare JSON proxy: parse, map, forward with node:http, map back. The floor for any Node gateway. */
+async function startBareProxy(upstreamUrl: string): Promise<{ url: string; close(): Promise<void> }> {
+  const upstream = new URL(upstreamUrl);
+  const agent = new Agent({ keepAlive: true });
+  const readAll = (stream: NodeJS.ReadableStream, done: (text: string) => void) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => done(Buffer.concat(chunks).toString("utf8")));
+  };
+  const server = createServer((request, response) => {
+    readAll(request, (text) => {
+      const input = JSON.parse(text) as { model: string; messages: Array<{ content: string }> };
+      const body = Buffer.from(
+        JSON.stringify({ model: input.model, messages: input.messages.map((m) => ({ role: "user", content: m.content })), stream: false }),
+      );
+      const outgoing = httpRequest(
+        {
+          agent,
+          host: upstream.hostname,
+          port: upstream.port,
+          path: "/v1/chat/completions",
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (upstreamResponse) =>
+          readAll(upstreamResponse, (answer) => {
+            const parsed = JSON.parse(answer) as { model: string; choices: Array<{ message: { content: string } }>; usage: unknown };
+            const out = Buffer.from(
+              JSON.stringify({ model: parsed.model, message: { content: parsed.choices[0]?.message.content }, usage: parsed.usage }),
+            );
+            response.writeHead(200, { "content-type": "application/json", "content-length": out.length });
+            response.end(out);
+          }),
+      );
+      outgoing.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Sequential fetch calls for `durationMs`; CPU µs per call. */
+async function fetchLoop(target: LoadTarget, durationMs: number): Promise<number> {
+  const body = target.body.toString("utf8");
+  const cpuBefore = process.cpuUsage();
+  const deadline = performance.now() + durationMs;
+  let calls = 0;
+  while (performance.now() < deadline) {
+    const response = await fetch(target.url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const text = await response.text();
+    if (!text.includes(target.expectInBody)) throw new Error(`fetch: unexpected answer ${text.slice(0, 200)}`);
+    calls++;
+  }
+  const cpu = process.cpuUsage(cpuBefore);
+  return (cpu.user + cpu.system) / calls;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" }, rounds: { type: "string", default: "7" } } });
+  const windowMs = Number(values.seconds) * 1000;
+  const rounds = Number(values.rounds);
+
+  const upstream = await startFixedUpstream();
+  const proxy = await startBareProxy(upstream.url);
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    backends: [{ id: "openai", kind: "openai", url: upstream.url, apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] }],
+    aliases: [],
+    maxRequestBytes: configDefaults.maxRequestBytes,
+    maxTimeoutMs: configDefaults.maxTimeoutMs,
+    shutdownGraceMs: 1000,
+    discoveryIntervalMs: configDefaults.discoveryIntervalMs,
+  });
+  try {
+    const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: "hi" }] }));
+    const protogateBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: "hi" }] }));
+    const targets = {
+      floor: { url: `${upstream.url}/v1/chat/completions`, headers: {}, body: openAiBody, expectInBody: FIXED_CONTENT },
+      bareProxy: { url: `${proxy.url}/`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
+      healthCheck: { url: `${gateway.url}/grpc.health.v1.Health/Check`, headers: {}, body: Buffer.from("{}"), expectInBody: "SERVING" },
+      chat: { url: `${gateway.url}/protogate.v1.InferenceService/Chat`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
+    } satisfies Record<string, LoadTarget>;
+
+    // Warm-up: V8 needs thousands of calls before the hot paths are optimised.
+    for (const target of [targets.chat, targets.healthCheck, targets.bareProxy, targets.floor, targets.chat]) {
+      await runClosedLoop(target, { concurrency: 8, durationMs: 3000, maxRequests: 1_000_000, settleMs: 0 });
+    }
+    await fetchLoop(targets.floor, 2000);
+
+    const samples: Record<"floor" | "fetch" | "bareProxy" | "healthCheck" | "chat", number[]> = {
+      floor: [],
+      fetch: [],
+      bareProxy: [],
+      healthCheck: [],
+      chat: [],
+    };
+    for (let round = 0; round < rounds; round++) {
+      for (const name of ["floor", "bareProxy", "healthCheck", "chat"] as const) {
+        const result = await runClosedLoop(targets[name], { concurrency: 1, durationMs: windowMs, maxRequests: 1_000_000, settleMs: 50 });
+        if (result.errors > 0) throw new Error(`${name}: ${result.firstError ?? "failed"}`);
+        samples[name].push(result.clientCpuMicros / result.requests);
+      }
+      samples.fetch.push(await fetchLoop(targets.floor, windowMs));
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+    const floor = median(samples.floor);
+    const rows: Array<[string, number]> = [
+      ["node:http client → upstream (floor)", floor],
+      ["fetch client → upstream", median(samples.fetch)],
+      ["bare node:http JSON proxy", median(samples.bareProxy)],
+      ["protogate Connect JSON Health/Check (no upstream call)", median(samples.healthCheck)],
+      ["protogate Connect JSON Chat", median(samples.chat)],
+    ];
+    console.log("| in one process, concurrency 1 | CPU µs/request | over the floor |");
+    console.log("| --- | ---: | ---: |");
+    for (const [label, micros] of rows) {
+      console.log(`| ${label} | ${micros.toFixed(0)} | ${label.endsWith("(floor)") ? "—" : (micros - floor).toFixed(0)} |`);
+    }
+  } finally {
+    await gateway.close();
+    await proxy.close();
+    await upstream.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
