@@ -3,6 +3,8 @@ import { serveMain } from "../server/main.js";
 import { chatCommand } from "./chat-command.js";
 import { parseClientFlags } from "./client-flags.js";
 import { modelsCommand } from "./models-command.js";
+import { sandboxCommand } from "./sandbox-command.js";
+import { parseStatsArgs, statsCommand } from "./stats-command.js";
 
 const usage = `protogate — a Protobuf-typed gateway for local LLMs
 
@@ -10,6 +12,9 @@ usage:
   protogate serve [--config FILE] [--host HOST] [--port N] [--backend KIND=URL]...
   protogate models [--url URL] [--protocol connect|grpc|grpc-web]
   protogate chat MODEL "prompt" [--url URL] [--protocol connect|grpc|grpc-web]
+  protogate sandbox check|run FILE.ts [--url URL]   type-check or run TypeScript against the gateway SDK
+  protogate sandbox docs [QUERY] [--url URL]        search the sandbox SDK's docs
+  protogate stats [--once] [--interval SECONDS] [--model ID] [--url URL]   live traffic summary
 
 KIND is openai (llama.cpp, vLLM, LM Studio, SGLang, Ollama /v1) or ollama (native API).
 The client commands talk to $PROTOGATE_URL or http://127.0.0.1:7070.`;
@@ -30,6 +35,17 @@ async function main(argv: string[]): Promise<void> {
       const controller = new AbortController();
       process.once("SIGINT", () => controller.abort());
       return chatCommand(client, args, { write: (text) => process.stdout.write(text), note: (line) => console.log(line) }, controller.signal);
+    }
+    case "sandbox": {
+      const { client, rest: args } = parseClientFlags(rest, process.env);
+      process.exitCode = await sandboxCommand(client, args, { out: (line) => console.log(line), err: (line) => console.error(line) });
+      return;
+    }
+    case "stats": {
+      const { client, rest: args } = parseClientFlags(rest, process.env);
+      const controller = new AbortController();
+      process.once("SIGINT", () => controller.abort());
+      return statsCommand(client, parseStatsArgs(args), { write: (text) => process.stdout.write(text) }, controller.signal);
     }
     case undefined:
     case "help":

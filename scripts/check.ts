@@ -60,4 +60,18 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 
+process.stdout.write("check: examples/weather/gen/ matches its buf.gen.yaml\n");
+const exampleScratch = mkdtempSync(join(tmpdir(), "protogate-example-gen-"));
+try {
+  const template = "examples/weather/buf.gen.yaml";
+  execFileSync(bin("buf"), ["generate", "--template", template, "--output", exampleScratch], { cwd: root, stdio: "inherit" });
+  const differing = diffTrees(join(exampleScratch, "examples", "weather", "gen"), join(root, "examples", "weather", "gen"));
+  if (differing.length > 0) {
+    process.stderr.write(`examples/weather/gen/ is stale; run \`npx buf generate --template ${template}\`. Differs: ${differing.join(", ")}\n`);
+    process.exit(1);
+  }
+} finally {
+  rmSync(exampleScratch, { recursive: true, force: true });
+}
+
 run("tsc --noEmit", process.execPath, [bin("tsc"), "--noEmit", "-p", "tsconfig.json"]);

@@ -3,6 +3,8 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../gen/protogate/v1/inference_service_pb.js";
 import { ModelService } from "../gen/protogate/v1/model_service_pb.js";
+import { StatsService } from "../gen/protogate/v1/stats_service_pb.js";
+import { SandboxService } from "../gen/protogate/v1/sandbox_service_pb.js";
 
 /** The wire protocols a protogate server speaks on its one port. */
 export type ProtogateProtocol = "connect" | "grpc" | "grpc-web";
@@ -19,6 +21,12 @@ export interface ProtogateClientOptions {
   readonly httpVersion?: "1.1" | "2";
   /** Sent with every call, e.g. a session id header. */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * Tags every call with this session id (the `protogate-session-id`
+   * header), so the gateway can count error-free sessions. A non-empty
+   * `ChatRequest.session_id` wins over it.
+   */
+  readonly sessionId?: string;
   /** Use this transport instead of building one (tests, browsers). */
   readonly transport?: Transport;
 }
@@ -31,6 +39,10 @@ export interface ProtogateClient {
   readonly models: Client<typeof ModelService>;
   /** The standard gRPC health service. */
   readonly health: Client<typeof Health>;
+  /** Live traffic statistics (GetStats). */
+  readonly stats: Client<typeof StatsService>;
+  /** Check, Execute and SearchDocs: TypeScript against the gateway's typed SDK (docs/sandbox.md). */
+  readonly sandbox: Client<typeof SandboxService>;
   /** The transport the clients share. */
   readonly transport: Transport;
 }
@@ -50,12 +62,25 @@ export function createProtogateClient(options: ProtogateClientOptions): Protogat
     inference: createClient(InferenceService, transport),
     models: createClient(ModelService, transport),
     health: createClient(Health, transport),
+    stats: createClient(StatsService, transport),
+    sandbox: createClient(SandboxService, transport),
     transport,
   };
 }
 
 function createTransport(options: ProtogateClientOptions): Transport {
-  const interceptors = [...(options.interceptors ?? [])];
+  const sessionId = options.sessionId;
+  const interceptors: Interceptor[] = [
+    ...(sessionId === undefined
+      ? []
+      : [
+          ((next) => (req) => {
+            req.header.set("protogate-session-id", sessionId);
+            return next(req);
+          }) satisfies Interceptor,
+        ]),
+    ...(options.interceptors ?? []),
+  ];
   const binary = options.binary ?? false;
   switch (options.protocol ?? "connect") {
     case "grpc":

@@ -10,4 +10,6 @@ export * from "../gen/protogate/v1/chat_pb.js";
 export * from "../gen/protogate/v1/inference_service_pb.js";
 export * from "../gen/protogate/v1/model_service_pb.js";
 export * from "../gen/protogate/v1/errors_pb.js";
+export * from "../gen/protogate/v1/stats_service_pb.js";
+export * from "../gen/protogate/v1/sandbox_service_pb.js";
 export { Code, ConnectError } from "@connectrpc/connect";

@@ -1,15 +1,21 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import { type Transport, createRouterTransport } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createValidateInterceptor } from "@connectrpc/validate";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../gen/protogate/v1/inference_service_pb.js";
 import { ModelService } from "../gen/protogate/v1/model_service_pb.js";
+import { SandboxService } from "../gen/protogate/v1/sandbox_service_pb.js";
+import { StatsService } from "../gen/protogate/v1/stats_service_pb.js";
+import type { GatewayOperations } from "./gateway-operations.js";
 import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
 import { createModelService } from "./services/model-service.js";
+import { type GatewaySandbox, peerContextValues } from "./sandbox/index.js";
+import { createSandboxService } from "./services/sandbox-service.js";
 
 /** Limits applied to every RPC. */
 export interface RequestLimits {
@@ -28,6 +34,17 @@ export interface GatewayAppOptions {
   readonly shutdownSignal: AbortSignal;
   /** True while the server drains for shutdown. */
   readonly draining: () => boolean;
+  /** The code sandbox behind SandboxService; absent when it is turned off. */
+  readonly sandbox?: GatewaySandbox;
+  /** The sandbox's MCP endpoint, served at /mcp; absent when the sandbox is off. */
+  readonly mcp?: NodeHandler;
+  /**
+   * Metrics, stats, request log and reliability policies: its interceptors
+   * go first, InferenceService calls backends through its upstream caller,
+   * and StatsService and /metrics are served. Absent: default policies, no
+   * metrics.
+   */
+  readonly operations?: GatewayOperations;
 }
 
 /** A Node request handler serving every protocol on one port. */
@@ -36,7 +53,7 @@ export type GatewayHandler = NodeHandler;
 /**
  * Builds the gateway's request handler from injected dependencies: the
  * RPC services over Connect (JSON and binary, POST and GET), gRPC and
- * gRPC-Web, plus /healthz and /readyz. Strict JSON (unknown fields are
+ * gRPC-Web, plus /healthz, /readyz, /metrics and the sandbox's /mcp. Strict JSON (unknown fields are
  * errors) and the protovalidate interceptor apply to every RPC.
  *
  * @example
@@ -44,17 +61,46 @@ export type GatewayHandler = NodeHandler;
  */
 export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler {
   const routes = (router: ConnectRouter) => {
-    router.service(InferenceService, createInferenceService({ catalog: options.catalog }));
-    router.service(ModelService, createModelService({ catalog: options.catalog }));
-    router.service(Health, createHealthService({ registry: options.health }));
+    registerGatewayServices(router, options);
+    router.service(SandboxService, createSandboxService({ sandbox: options.sandbox }));
   };
   return connectNodeAdapter({
     routes,
-    interceptors: [createValidateInterceptor()],
+    interceptors: [...(options.operations?.interceptors ?? []), createValidateInterceptor()],
     jsonOptions: { ignoreUnknownFields: false },
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
-    fallback: createProbeRoutes({ statuses: () => options.catalog.statuses(), draining: options.draining }),
+    contextValues: peerContextValues,
+    fallback: createProbeRoutes({
+      statuses: () => options.catalog.statuses(),
+      draining: options.draining,
+      ...(options.mcp === undefined ? {} : { mcp: options.mcp }),
+      ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
+    }),
+  });
+}
+
+/** Registers the gateway's own services (everything but SandboxService) on a router. */
+export function registerGatewayServices(router: ConnectRouter, options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): void {
+  const upstream = options.operations?.upstream;
+  router.service(InferenceService, createInferenceService({ catalog: options.catalog, ...(upstream === undefined ? {} : { upstream }) }));
+  router.service(ModelService, createModelService({ catalog: options.catalog }));
+  router.service(Health, createHealthService({ registry: options.health }));
+  if (options.operations !== undefined) router.service(StatsService, options.operations.statsService);
+}
+
+/**
+ * A transport that calls the gateway's own services in-process, with the
+ * same protovalidate interceptor as the network path: the sandbox's host
+ * bridge uses it, so sandbox calls need no socket. SandboxService is not
+ * on it (sandbox code cannot start more sandboxes).
+ *
+ * @example
+ * const transport = createInProcessTransport({ catalog, health });
+ */
+export function createInProcessTransport(options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): Transport {
+  return createRouterTransport((router) => registerGatewayServices(router, options), {
+    router: { interceptors: [...(options.operations?.interceptors ?? []), createValidateInterceptor()] },
   });
 }

@@ -1,14 +1,18 @@
+import { setMaxListeners } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createGatewayHandler } from "./app.js";
+import { createGatewayHandler, createInProcessTransport } from "./app.js";
 import type { Backend } from "./backends/backend.js";
 import { createOllamaBackend } from "./backends/ollama/backend.js";
 import { createOpenAiBackend } from "./backends/openai/backend.js";
 import { type ModelCatalog, createModelCatalog } from "./catalog/model-catalog.js";
-import type { ResolvedBackend, ResolvedConfig } from "./config/resolved-config.js";
+import { type ResolvedBackend, type ResolvedConfig, backendPolicyOf } from "./config/resolved-config.js";
+import { type GatewayOperations, createGatewayOperations } from "./gateway-operations.js";
 import { createHealthRegistry } from "./health/health-registry.js";
 import { computeHealthStates } from "./health/health-states.js";
 import { listenDualProtocol } from "./http/dual-protocol-server.js";
 import { type Logger, silentLogger } from "./log/logger.js";
+import { embeddedSandboxSettings } from "./config/sandbox-settings.js";
+import { type GatewaySandbox, createMcpEndpoint, setUpGatewaySandbox } from "./sandbox/index.js";
 
 /** A started gateway. */
 export interface RunningGateway {
@@ -16,6 +20,12 @@ export interface RunningGateway {
   readonly url: string;
   readonly port: number;
   readonly catalog: ModelCatalog;
+  /** Metrics, stats, request log and the reliability policies. */
+  readonly operations: GatewayOperations;
+  /** The admin port's URL (/metrics, /healthz, /readyz), when the config asks for one. */
+  readonly adminUrl: string | undefined;
+  /** The code sandbox (SandboxService, /mcp); undefined when the config turns it off. */
+  readonly sandbox: GatewaySandbox | undefined;
   /** Requests that have started and not finished. */
   inFlight(): number;
   /**
@@ -46,32 +56,48 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
       backend: createBackend(backend),
       configuredModels: backend.models,
       timeoutMs: backend.timeoutMs,
+      probe: backendPolicyOf(backend).probe,
     })),
     aliases: config.aliases,
     intervalMs: config.discoveryIntervalMs,
   });
   const health = createHealthRegistry();
+  const operations = createGatewayOperations({ config, catalog });
   let draining = false;
   const updateHealth = () => health.replaceAll(computeHealthStates(catalog.statuses(), catalog.table().models, draining));
   catalog.onChange(updateHealth);
   updateHealth();
+  // Before anything starts: a bad operator service or sandbox setting stops start-up here.
+  const sandbox = await setUpGatewaySandbox({
+    settings: config.sandbox ?? embeddedSandboxSettings,
+    gatewayTransport: createInProcessTransport({ catalog, health, operations }),
+    log,
+  });
   await catalog.start();
 
   const shutdown = new AbortController();
+  // connect links every in-flight call to this signal: one listener per request is by design, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const handler = createGatewayHandler({
     catalog,
     health,
     limits: { maxRequestBytes: config.maxRequestBytes, maxTimeoutMs: config.maxTimeoutMs },
     shutdownSignal: shutdown.signal,
     draining: () => draining,
+    operations,
+    ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
   const server = await listenDualProtocol(handler, { host: config.host, port: config.port });
+  const adminUrl = await operations.startAdmin({ draining: () => draining, host: config.host });
 
   let closing: Promise<void> | undefined;
   return {
     url: server.url,
     port: server.port,
     catalog,
+    operations,
+    adminUrl,
+    sandbox,
     inFlight: server.inFlight,
     close() {
       closing ??= (async () => {
@@ -83,6 +109,8 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
           graceMs: config.shutdownGraceMs,
           abortInFlight: () => shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable)),
         });
+        await sandbox?.close();
+        await operations.close();
         log.info("stopped");
       })();
       return closing;

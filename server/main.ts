@@ -1,7 +1,9 @@
+import { dirname, resolve } from "node:path";
 import { discoverLocalBackends } from "./config/auto-discovery.js";
 import { parseServeArgs } from "./config/cli-args.js";
 import { loadConfigFile } from "./config/config-file.js";
 import { type ResolvedConfig, configDefaults, resolveConfig } from "./config/resolved-config.js";
+import { resolveSandboxSettings } from "./config/sandbox-settings.js";
 import { type RunningGateway, startGateway } from "./gateway.js";
 import { createLogger } from "./log/logger.js";
 
@@ -20,6 +22,8 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
   const args = parseServeArgs(argv);
   const file = args.configPath === undefined ? undefined : loadConfigFile(args.configPath);
   let config: ResolvedConfig = resolveConfig(file, args, process.env);
+  // Paths in the sandbox section (operator images and proto directories) are relative to the config file.
+  config = { ...config, sandbox: resolveSandboxSettings(file, process.env, args.configPath === undefined ? process.cwd() : dirname(resolve(args.configPath))) };
 
   if (config.backends.length === 0 && file === undefined) {
     const found = await discoverLocalBackends({ host: "127.0.0.1", timeoutMs: 800 });

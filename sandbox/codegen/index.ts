@@ -8,10 +8,13 @@
  */
 export type { SandboxSurface, SandboxSurfaceOptions } from "./generate-surface.js";
 export { generateSandboxSurface, sandboxJsonWriteOptions } from "./generate-surface.js";
+export type { DescriptorBundle, LoadedDescriptorBundle } from "./descriptor-bundle.js";
+export { createDescriptorBundle, createDescriptorRegistry, readDescriptorBundle } from "./descriptor-bundle.js";
 export type {
   SandboxCallKind,
   SandboxMethod,
   SandboxService,
   ServiceSelection,
 } from "./select-services.js";
-export { defaultExcludedServices, defaultServiceProperty } from "./select-services.js";
+export { defaultExcludedServices, defaultServiceProperty, selectServices } from "./select-services.js";
+export { printValidateProto } from "./validate-proto-source.js";

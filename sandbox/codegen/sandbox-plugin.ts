@@ -1,6 +1,7 @@
 /**
- * The protoc plugin that writes the sandbox SDK (`gateway.d.ts`) and its
- * docs index (`docs-index.json`): a thin wrapper over
+ * The protoc plugin that writes the sandbox SDK (`gateway.d.ts`), its
+ * docs index (`docs-index.json`) and the commented descriptors it was made
+ * from (`descriptors.json`, see descriptor-bundle.ts): a thin wrapper over
  * {@link generateSandboxSurface}. Kept out of `index.ts` because
  * `@bufbuild/protoplugin` loads the TypeScript compiler when imported.
  *
@@ -10,6 +11,7 @@
  * (one SDK for all input files).
  */
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
+import { createDescriptorBundle } from "./descriptor-bundle.js";
 import { generateSandboxSurface } from "./generate-surface.js";
 import type { ServiceSelection } from "./select-services.js";
 
@@ -61,5 +63,11 @@ export const sandboxPlugin = createEcmaScriptPlugin<SandboxPluginOptions>({
     });
     schema.generateFile("gateway.d.ts").print(surface.declarations.trimEnd());
     schema.generateFile("docs-index.json").print(JSON.stringify(surface.docs, null, 2));
+    // The same input with its comments, for servers that add services at start-up.
+    const bundle = createDescriptorBundle(
+      surface.services.map((s) => s.desc.file),
+      schema.options.selection,
+    );
+    schema.generateFile("descriptors.json").print(JSON.stringify(bundle, null, 2));
   },
 });

@@ -26,6 +26,12 @@ export interface ServiceSelection {
    * the default (the service name without its `Service` suffix, lowerCamel).
    */
   readonly names?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Which methods to expose, by property and method name as code uses them
+   * (`"models"`, `"listModels"`); every callable method by default. A
+   * service left with no method is not exposed.
+   */
+  readonly allowMethod?: ((property: string, method: string) => boolean) | undefined;
 }
 
 /** How a sandbox call returns a method's result. */
@@ -91,7 +97,7 @@ export function selectServices(files: readonly DescFile[], selection: ServiceSel
     if (!byName.has(name)) throw new Error(`sandbox: named service ${name} is not in the input`);
   }
   const properties = new Map<string, string>();
-  return chosen.map((desc) => {
+  const selected = chosen.map((desc) => {
     const property = selection.names?.[desc.typeName] ?? defaultServiceProperty(desc);
     if (!identifier.test(property)) {
       throw new Error(`sandbox: property name "${property}" for ${desc.typeName} is not an identifier`);
@@ -108,6 +114,8 @@ export function selectServices(files: readonly DescFile[], selection: ServiceSel
       }
       return [];
     });
-    return { property, desc, methods };
+    const allowMethod = selection.allowMethod;
+    return { property, desc, methods: allowMethod === undefined ? methods : methods.filter((m) => allowMethod(property, m.name)) };
   });
+  return selection.allowMethod === undefined ? selected : selected.filter((s) => s.methods.length > 0);
 }

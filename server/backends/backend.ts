@@ -76,6 +76,11 @@ export interface BackendCallOptions {
   readonly backendModel: string;
   /** Aborted when the client goes away or its deadline passes. */
   readonly signal: AbortSignal;
+  /**
+   * Extra headers for the upstream request, e.g. W3C `traceparent`. The
+   * backend's own headers (authorization) win over these.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A prepared call: the request as sent upstream and its mapping warnings. */
@@ -99,6 +104,20 @@ export type BackendDiscovery =
   | { readonly kind: "unreachable"; readonly detail: string };
 
 /**
+ * What an active readiness probe found, cheaper than a discovery:
+ * - `ready`: the backend can serve now; `loadedModels` lists the models in
+ *   memory when the backend tells (Ollama's `/api/ps`);
+ * - `loading`: it answers but is loading a model (llama.cpp's 503);
+ * - `not-ready`: it answers but cannot serve (vLLM's dead engine, no models);
+ * - `down`: no answer, or an answer that is not the backend's.
+ */
+export type BackendProbe =
+  | { readonly kind: "ready"; readonly detail: string; readonly loadedModels?: readonly string[] }
+  | { readonly kind: "loading"; readonly detail: string }
+  | { readonly kind: "not-ready"; readonly detail: string }
+  | { readonly kind: "down"; readonly detail: string };
+
+/**
  * One inference server behind the gateway. Implementations translate the
  * gateway's contract to one wire dialect and map every failure to a
  * ConnectError with a code that fits; they never execute tool calls.
@@ -119,4 +138,10 @@ export interface Backend {
   ): Promise<PreparedChat<AsyncIterable<BackendStreamEvent>>>;
   /** Lists the backend's models and whether it can serve now. */
   discover(signal: AbortSignal): Promise<BackendDiscovery>;
+  /**
+   * Checks readiness with the backend kind's own health endpoints
+   * (llama.cpp and vLLM `/health`, Ollama `/api/version` and `/api/ps`,
+   * other OpenAI-compatible servers `/v1/models`). Never throws.
+   */
+  probe(signal: AbortSignal): Promise<BackendProbe>;
 }

@@ -4,22 +4,23 @@ import { toUpstreamError } from "./upstream-http.js";
  * Yields the lines of a streamed body (without their `\n` or `\r\n`),
  * decoding UTF-8 across chunk boundaries. A final line without a newline is
  * yielded too. Read failures become UpstreamErrors (aborted when our signal
- * fired, truncated otherwise).
+ * fired, truncated otherwise). Leaving the loop early closes the body, which
+ * closes the upstream connection and stops generation there.
  */
-export async function* readLines(body: ReadableStream<Uint8Array> | null, signal: AbortSignal): AsyncGenerator<string> {
+export async function* readLines(body: AsyncIterable<Uint8Array> | null, signal: AbortSignal): AsyncGenerator<string> {
   if (body === null) return;
   const decoder = new TextDecoder("utf-8");
   let buffered = "";
-  const reader = body.getReader();
+  const chunks = body[Symbol.asyncIterator]();
   try {
     for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
+      let chunk: IteratorResult<Uint8Array>;
       try {
-        chunk = await reader.read();
+        chunk = await chunks.next();
       } catch (error) {
         throw toUpstreamError(error, signal, "truncated");
       }
-      if (chunk.done) break;
+      if (chunk.done === true) break;
       buffered += decoder.decode(chunk.value, { stream: true });
       let newline = buffered.indexOf("\n");
       while (newline !== -1) {
@@ -32,7 +33,7 @@ export async function* readLines(body: ReadableStream<Uint8Array> | null, signal
     buffered += decoder.decode();
     if (buffered !== "") yield buffered;
   } finally {
-    // Stops the upstream body when the consumer leaves early.
-    reader.cancel().catch(() => undefined);
+    // Closes the upstream body when the consumer leaves early.
+    await chunks.return?.();
   }
 }

@@ -24,19 +24,22 @@ export interface RawJsonBodyBuilder {
  * body.stringify({ parameters: body.raw('{"b":1,"a":2}') }); // '{"parameters":{"b":1,"a":2}}'
  */
 export function createRawJsonBody(): RawJsonBodyBuilder {
-  const nonce = randomBytes(9).toString("base64url");
   const splices: string[] = [];
-  const marker = (index: number) => `\u0000raw-${nonce}-${index}\u0000`;
-  // JSON.stringify writes a marker's NUL characters as \u0000; the nonce is base64url, so it needs no escaping.
-  const quotedMarker = new RegExp(`"\\\\u0000raw-${nonce}-(\\d+)\\\\u0000"`, "g");
+  // Made on the first splice: most bodies (no tools, no schema) need neither.
+  let nonce: string | undefined;
   return {
     raw(jsonText) {
+      nonce ??= randomBytes(9).toString("base64url");
       splices.push(jsonText);
-      return marker(splices.length - 1);
+      return `\u0000raw-${nonce}-${splices.length - 1}\u0000`;
     },
     stringify(value) {
+      const text = JSON.stringify(value);
+      if (nonce === undefined) return text;
+      // JSON.stringify writes a marker's NUL characters as \u0000; the nonce is base64url, so it needs no escaping.
+      const quotedMarker = new RegExp(`"\\\\u0000raw-${nonce}-(\\d+)\\\\u0000"`, "g");
       // One pass: spliced text is never searched again, and a long history costs one scan, not one per splice.
-      return JSON.stringify(value).replace(quotedMarker, (quoted, index: string) => splices[Number(index)] ?? quoted);
+      return text.replace(quotedMarker, (quoted, index: string) => splices[Number(index)] ?? quoted);
     },
   };
 }

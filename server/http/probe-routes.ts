@@ -12,17 +12,25 @@ export type NodeResponse = Parameters<NodeHandler>[1];
 export interface ProbeRoutesOptions {
   readonly statuses: () => readonly BackendStatus[];
   readonly draining: () => boolean;
+  /** Serves `/mcp` (any method): the code sandbox's MCP endpoint, when the sandbox is on. */
+  readonly mcp?: (request: NodeRequest, response: NodeResponse) => void;
+  /** The Prometheus exposition for `GET /metrics`; absent: no /metrics route. */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly text: string }>;
+  /** A backend's circuit breaker state, added to /readyz as `circuit` (informational: it does not change readiness). */
+  readonly circuit?: (backendId: string) => string | undefined;
 }
 
 /**
  * Plain-HTTP routes beside the RPC services, for orchestrators and load
  * balancers: `GET /healthz` (the process is alive) and `GET /readyz` (at
  * least one backend is reachable and ready, and the server is not draining;
- * JSON detail per backend). Anything else is a JSON 404.
+ * JSON detail per backend), `GET /metrics` (Prometheus text exposition,
+ * when metrics are given). Anything else is a JSON 404.
  */
 export function createProbeRoutes(options: ProbeRoutesOptions): (request: NodeRequest, response: NodeResponse) => void {
   return (request, response) => {
     const path = (request.url ?? "/").split("?")[0];
+    if (path === "/mcp" && options.mcp !== undefined) return options.mcp(request, response);
     if (request.method === "GET" && path === "/healthz") {
       return sendJson(response, 200, { status: "ok" });
     }
@@ -36,10 +44,21 @@ export function createProbeRoutes(options: ProbeRoutesOptions): (request: NodeRe
         models: status.models,
         detail: status.detail,
         checked_at: status.checkedAt === 0 ? null : new Date(status.checkedAt).toISOString(),
+        ...(options.circuit?.(status.id) === undefined ? {} : { circuit: options.circuit(status.id) }),
       }));
       const draining = options.draining();
       const ready = !draining && backends.some((backend) => backend.ready);
       return sendJson(response, ready ? 200 : 503, { ready, draining, backends });
+    }
+    if (request.method === "GET" && path === "/metrics" && options.metrics !== undefined) {
+      options.metrics().then(
+        ({ contentType, text }) => {
+          response.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(text) });
+          response.end(text);
+        },
+        () => sendJson(response, 500, { error: "metrics could not be rendered" }),
+      );
+      return;
     }
     return sendJson(response, 404, { error: `no route for ${request.method ?? "?"} ${path}` });
   };

@@ -54,3 +54,9 @@ export {
   sampledFlag,
   upstreamTraceHeaders,
 } from "./trace-context.js";
+export {
+  type RequestObservation,
+  type RequestObservationOptions,
+  createRequestObservation,
+  requestObservationKey,
+} from "./request-observation.js";

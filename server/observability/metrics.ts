@@ -160,6 +160,10 @@ export interface GatewayMetrics {
   recordSandboxExecution(outcome: string): void;
   /** Counts a response that violated the schema its request asked for. */
   recordSchemaViolation(labels: { readonly service: string; readonly method: string }): void;
+  /** Counts a request rejected for breaking a rule of its message (invalid_argument with a buf.validate.Violations detail). */
+  recordRequestViolation(labels: { readonly service: string; readonly method: string }): void;
+  /** Sets `protogate_error_free_session_ratio` for a window ("1m", "5m", "15m"); undefined removes the series (no session in the window). */
+  setErrorFreeSessionRatio(window: "1m" | "5m" | "15m", ratio: number | undefined): void;
   /** Counts a closed session; `evicted` when it was closed early to bound memory. */
   recordSessionClosed(outcome: SessionOutcome, options?: { readonly evicted?: boolean }): void;
   /** Sets `protogate_sessions_active`. */
@@ -300,6 +304,18 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     labelNames: ["service", "method"] as const,
     registers,
   });
+  const requestViolations = new Counter({
+    name: "protogate_request_violations_total",
+    help: "Requests rejected because a field broke a rule of the contract (invalid_argument with a buf.validate.Violations detail).",
+    labelNames: ["service", "method"] as const,
+    registers,
+  });
+  const errorFreeSessionRatio = new Gauge({
+    name: "protogate_error_free_session_ratio",
+    help: "Share of sessions active in the window in which no request failed; absent when no session was active.",
+    labelNames: ["window"] as const,
+    registers,
+  });
   const sessions = new Counter({
     name: "protogate_sessions_total",
     help: "Closed sessions, by whether any of their requests failed.",
@@ -414,6 +430,15 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
 
     recordSchemaViolation(labels) {
       schemaViolations.inc(rpcLabels(labels.service, labels.method));
+    },
+
+    recordRequestViolation(labels) {
+      requestViolations.inc(rpcLabels(labels.service, labels.method));
+    },
+
+    setErrorFreeSessionRatio(window, ratio) {
+      if (ratio === undefined || !Number.isFinite(ratio)) errorFreeSessionRatio.remove({ window });
+      else errorFreeSessionRatio.set({ window }, ratio);
     },
 
     recordSessionClosed(outcome, closeOptions) {

@@ -34,3 +34,18 @@ export {
   retryAfterMsHeader,
   retryAfterMsOf,
 } from "./concurrency-limiter.js";
+export {
+  type ProgressWatchdog,
+  type ProgressWatchdogOptions,
+  createProgressWatchdog,
+} from "./progress-watchdog.js";
+export { type TimeoutSignal, createTimeoutSignal } from "./timeout-signal.js";
+export {
+  type BackendGuard,
+  type BackendGuardSettings,
+  type BackendGuards,
+  type BackendGuardsOptions,
+  circuitOpenError,
+  createBackendGuards,
+  isCircuitOpenError,
+} from "./backend-guards.js";

@@ -7,7 +7,8 @@ export interface TimeoutSignal {
 
 /**
  * An AbortSignal that fires with the parent's reason, or with a
- * `TimeoutError` DOMException after `timeoutMs`.
+ * `TimeoutError` DOMException after `timeoutMs` (or with `reason(message)`
+ * when given, e.g. a ConnectError that names which limit passed).
  *
  * Why not `AbortSignal.any([parent, AbortSignal.timeout(ms)])`: on Node 20
  * a timeout signal that only `AbortSignal.any()` refers to can be garbage
@@ -18,9 +19,14 @@ export interface TimeoutSignal {
  * const limit = createTimeoutSignal(context.signal, 5000, "the backend did not answer within 5000 ms");
  * try { await fetch(url, { signal: limit.signal }); } finally { limit.dispose(); }
  */
-export function createTimeoutSignal(parent: AbortSignal, timeoutMs: number, message: string): TimeoutSignal {
+export function createTimeoutSignal(
+  parent: AbortSignal,
+  timeoutMs: number,
+  message: string,
+  reason: (message: string) => unknown = (text) => new DOMException(text, "TimeoutError"),
+): TimeoutSignal {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException(message, "TimeoutError")), timeoutMs);
+  const timer = setTimeout(() => controller.abort(reason(message)), timeoutMs);
   const onAbort = () => {
     clearTimeout(timer);
     controller.abort(parent.reason);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Warning } from "../../gen/protogate/v1/chat_pb.js";
+import { AttemptsSchema, type Warning, WarningCode, WarningSchema } from "../../gen/protogate/v1/chat_pb.js";
 import {
   type ChatRequest,
   ChatResponseSchema,
@@ -11,16 +11,26 @@ import {
 } from "../../gen/protogate/v1/inference_service_pb.js";
 import type { BackendFinish } from "../backends/backend.js";
 import type { ModelCatalog } from "../catalog/model-catalog.js";
+import { defaultBackendPolicy, defaultRoutePolicy } from "../config/resolved-config.js";
+import { type RequestObservation, createRequestObservation, requestObservationKey } from "../observability/request-observation.js";
+import { createBackendGuards } from "../reliability/backend-guards.js";
+import { createRoutePolicies } from "../routing/route-policy.js";
 import { checkChatRequest } from "../chat/request-checks.js";
 import { createToolCallAssembler } from "../chat/tool-call-assembler.js";
 import { finalizeToolCall, mapFinishReason, toWarnings } from "../chat/tool-call-finalizer.js";
 import type { RoutedModel } from "../routing/model-router.js";
-import { createTimeoutSignal } from "../reliability/timeout-signal.js";
 import { resolveModel } from "./model-resolution.js";
+import { type AttemptsReport, type UpstreamCaller, createUpstreamCaller } from "./upstream-call.js";
 
 /** What the inference service needs. */
 export interface InferenceServiceOptions {
   readonly catalog: ModelCatalog;
+  /**
+   * Calls backends with the reliability policies (deadline, breaker,
+   * limiter, retries, fallbacks, stream timeouts). Default: one with the
+   * default policies for every backend of the catalog.
+   */
+  readonly upstream?: UpstreamCaller;
   /** A monotonic clock in milliseconds; injectable for tests. */
   readonly now?: () => number;
 }
@@ -29,23 +39,38 @@ type StreamEvent = MessageInitShape<typeof ChatStreamResponseSchema>;
 
 /**
  * Implements protogate.v1.InferenceService: resolves the model to a
- * backend, calls it with the handler's AbortSignal (so a client disconnect
- * or deadline stops generation upstream), and returns tool calls exactly as
- * the backend produced them. Nothing here executes a tool.
+ * backend, calls it through the upstream caller with the handler's
+ * AbortSignal (so a client disconnect or deadline stops generation
+ * upstream), and returns tool calls exactly as the backend produced them.
+ * Nothing here executes a tool. ChatStream holds its `start` event until
+ * a backend produced its first event, so failures before that can still be
+ * retried or fall back; after it, a failure ends the stream with its code.
  *
  * @example
  * router.service(InferenceService, createInferenceService({ catalog }));
  */
 export function createInferenceService(options: InferenceServiceOptions): ServiceImpl<typeof InferenceService> {
   const now = options.now ?? (() => performance.now());
+  const upstream =
+    options.upstream ??
+    createUpstreamCaller({
+      catalog: options.catalog,
+      guards: createBackendGuards({
+        backends: options.catalog.statuses().map((status) => ({ backendId: status.id, ...defaultBackendPolicy })),
+      }),
+      routes: createRoutePolicies([], defaultRoutePolicy),
+      now,
+    });
 
-  /** Resolves the route and the signal every upstream call must honour. */
+  /** Checks the request and resolves its model; the observation learns the model and session. */
   async function prepare(request: ChatRequest, context: HandlerContext) {
+    const observation = observationOf(context, now);
+    if (request.sessionId !== "") observation.sessionId = request.sessionId;
+    observation.model = request.model;
     checkChatRequest(request);
     const model = await resolveModel(options.catalog, request.model);
-    const entry = options.catalog.backend(model.backendId);
-    if (entry === undefined) throw new ConnectError(`backend "${model.backendId}" is not configured`, Code.Internal);
-    return { model, backend: entry.backend, signal: upstreamSignal(context, entry.timeoutMs) };
+    observation.model = model.id;
+    return { model, observation };
   }
 
   function timings(started: number, firstToken: number | undefined, upstreamStarted: number, finish: BackendFinish) {
@@ -69,100 +94,141 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
     return { id: `chat-${randomUUID()}`, model: request.model, backend: model.backendId, backendModel: model.name };
   }
 
+  /** The contract's Attempts, plus a warning when a fallback answered. */
+  function attemptsOf(report: AttemptsReport, served: RoutedModel, warnings: Warning[]) {
+    if (report.fallbackFrom.length > 0) {
+      warnings.push(
+        create(WarningSchema, {
+          code: WarningCode.FALLBACK_USED,
+          message: `served by fallback "${served.backendId}/${served.name}" after ${report.fallbackFrom.join(", ")} could not serve`,
+          field: "model",
+        }),
+      );
+    }
+    return create(AttemptsSchema, { count: report.count, retries: report.retries, fallbackFrom: [...report.fallbackFrom] });
+  }
+
+  function countTokens(observation: RequestObservation, finish: BackendFinish): void {
+    if (finish.usage === undefined) return;
+    observation.tokensIn = finish.usage.promptTokens;
+    observation.tokensOut = finish.usage.completionTokens;
+  }
+
   return {
     async chat(request, context) {
       const started = now();
-      const { model, backend, signal } = await prepare(request, context);
-      const upstreamStarted = now();
-      const { warnings: mappingWarnings, result } = await backend.chat(request, { backendModel: model.name, signal });
+      const { model, observation } = await prepare(request, context);
+      const outcome = await upstream.chat(request, model, context, observation);
+      const { warnings: mappingWarnings, result } = outcome.prepared;
       const firstToken = now();
       const warnings: Warning[] = toWarnings(mappingWarnings);
       const toolCalls = result.toolCalls.map((raw, index) => {
         const finalized = finalizeToolCall(raw, index);
         warnings.push(...finalized.warnings);
+        observation.toolCall(finalized.call.argumentsStatus);
         return finalized.call;
       });
       const finish = mapFinishReason(result.rawFinishReason, toolCalls.length > 0);
       if (finish.warning !== undefined) warnings.push(finish.warning);
+      countTokens(observation, result);
+      const attempts = attemptsOf(outcome.attempts, outcome.served, warnings);
       return create(ChatResponseSchema, {
-        ...identity(request, model),
+        ...identity(request, outcome.served),
         message: { content: result.content, reasoning: result.reasoning, toolCalls },
         finishReason: finish.reason,
         rawFinishReason: result.rawFinishReason,
         usage: usage(result),
-        timings: timings(started, firstToken, upstreamStarted, result),
+        timings: timings(started, firstToken, outcome.upstreamStarted, result),
         warnings,
+        attempts,
       });
     },
 
     async *chatStream(request, context): AsyncGenerator<StreamEvent> {
       const started = now();
-      const { model, backend, signal } = await prepare(request, context);
-      const upstreamStarted = now();
-      const prepared = await backend.chatStream(request, { backendModel: model.name, signal });
-      const warnings: Warning[] = toWarnings(prepared.warnings);
+      const { model, observation } = await prepare(request, context);
+      const outcome = await upstream.chatStream(request, model, context, observation);
+      const upstreamStarted = outcome.upstreamStarted;
+      const warnings: Warning[] = toWarnings(outcome.warnings);
+      const attempts = attemptsOf(outcome.attempts, outcome.served, warnings);
       const assembler = createToolCallAssembler();
       let firstToken: number | undefined;
       const markFirstToken = () => {
-        firstToken ??= now();
+        const at = now();
+        firstToken ??= at;
+        observation.token(at);
       };
 
-      yield { event: { case: "start", value: identity(request, model) } };
-      for await (const event of prepared.result) {
-        switch (event.kind) {
-          case "content":
-            markFirstToken();
-            yield { event: { case: "contentDelta", value: { text: event.text } } };
-            break;
-          case "reasoning":
-            markFirstToken();
-            yield { event: { case: "reasoningDelta", value: { text: event.text } } };
-            break;
-          case "tool-call-delta":
-            markFirstToken();
-            yield { event: { case: "toolCallDelta", value: assembler.addDelta(event) } };
-            break;
-          case "tool-call": {
-            markFirstToken();
-            const whole = assembler.addWhole(event.call);
-            warnings.push(...whole.warnings);
-            yield { event: { case: "toolCallDelta", value: whole.delta } };
-            yield { event: { case: "toolCall", value: whole.completed } };
-            break;
-          }
-          case "finish": {
-            const completed = assembler.complete();
-            warnings.push(...completed.warnings);
-            for (const call of completed.calls) yield { event: { case: "toolCall", value: call } };
-            const finish = mapFinishReason(event.rawFinishReason, assembler.count > 0);
-            if (finish.warning !== undefined) warnings.push(finish.warning);
-            yield {
-              event: {
-                case: "end",
-                value: {
-                  finishReason: finish.reason,
-                  rawFinishReason: event.rawFinishReason,
-                  usage: usage(event),
-                  timings: timings(started, firstToken, upstreamStarted, event),
-                  warnings,
+      const events = outcome.events;
+      try {
+        yield { event: { case: "start", value: identity(request, outcome.served) } };
+        for await (const event of events) {
+          switch (event.kind) {
+            case "content":
+              markFirstToken();
+              yield { event: { case: "contentDelta", value: { text: event.text } } };
+              break;
+            case "reasoning":
+              markFirstToken();
+              yield { event: { case: "reasoningDelta", value: { text: event.text } } };
+              break;
+            case "tool-call-delta":
+              markFirstToken();
+              yield { event: { case: "toolCallDelta", value: assembler.addDelta(event) } };
+              break;
+            case "tool-call": {
+              markFirstToken();
+              const whole = assembler.addWhole(event.call);
+              warnings.push(...whole.warnings);
+              if (whole.completed.call !== undefined) observation.toolCall(whole.completed.call.argumentsStatus);
+              yield { event: { case: "toolCallDelta", value: whole.delta } };
+              yield { event: { case: "toolCall", value: whole.completed } };
+              break;
+            }
+            case "finish": {
+              const completed = assembler.complete();
+              warnings.push(...completed.warnings);
+              for (const call of completed.calls) {
+                if (call.call !== undefined) observation.toolCall(call.call.argumentsStatus);
+                yield { event: { case: "toolCall", value: call } };
+              }
+              countTokens(observation, event);
+              const finish = mapFinishReason(event.rawFinishReason, assembler.count > 0);
+              if (finish.warning !== undefined) warnings.push(finish.warning);
+              yield {
+                event: {
+                  case: "end",
+                  value: {
+                    finishReason: finish.reason,
+                    rawFinishReason: event.rawFinishReason,
+                    usage: usage(event),
+                    timings: timings(started, firstToken, upstreamStarted, event),
+                    warnings,
+                    attempts,
+                  },
                 },
-              },
-            };
-            return;
+              };
+              return;
+            }
           }
         }
+        // Backends throw rather than end without a finish; this guards the contract.
+        throw new ConnectError(`backend "${outcome.served.backendId}" ended the stream without finishing`, Code.Unavailable);
+      } finally {
+        // Also when the client left before the first event was read: frees the backend slot.
+        await events.return?.();
       }
-      // Backends throw rather than end without a finish; this guards the contract.
-      throw new ConnectError(`backend "${backend.id}" ended the stream without finishing`, Code.Unavailable);
     },
   };
 }
 
 /**
- * The signal an upstream call honours: the handler's (client cancel,
- * deadline, shutdown — connect aborts it when the call ends, which also
- * clears the timer) limited by the backend's own timeout.
+ * The observation the observability interceptor put in the context, or a
+ * detached one when no interceptor runs (a router transport in tests).
  */
-function upstreamSignal(context: HandlerContext, timeoutMs: number): AbortSignal {
-  return createTimeoutSignal(context.signal, timeoutMs, `the backend did not answer within ${timeoutMs} ms`).signal;
+function observationOf(context: HandlerContext, now: () => number): RequestObservation {
+  return (
+    context.values.get(requestObservationKey) ??
+    createRequestObservation({ now, randomBytes: (size) => crypto.getRandomValues(new Uint8Array(size)) })
+  );
 }

@@ -181,8 +181,8 @@ describe("real clients: buf curl and curl", () => {
       ready: true,
       draining: false,
       backends: [
-        { id: "llamacpp", kind: "openai", url: llama.url, reachable: true, ready: true, models: 1, detail: "llama.cpp ready", checked_at: expect.any(String) },
-        { id: "ollama", kind: "ollama", url: ollama.url, reachable: true, ready: true, models: 1, detail: "1 model(s), 0 loaded", checked_at: expect.any(String) },
+        { id: "llamacpp", kind: "openai", url: llama.url, reachable: true, ready: true, models: 1, detail: "llama.cpp ready", checked_at: expect.any(String), circuit: "closed" },
+        { id: "ollama", kind: "ollama", url: ollama.url, reachable: true, ready: true, models: 1, detail: "1 model(s), 0 loaded", checked_at: expect.any(String), circuit: "closed" },
       ],
     });
   });
@@ -207,6 +207,7 @@ describe("real clients: buf curl and curl", () => {
               models: 0,
               detail: 'backend "down" is unreachable (connection refused)',
               checked_at: expect.any(String),
+              circuit: "closed",
             },
           ],
         });

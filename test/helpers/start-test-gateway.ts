@@ -1,6 +1,14 @@
 import { type RunningGateway, startGateway } from "../../server/gateway.js";
-import { configDefaults, type ResolvedBackend, type ResolvedConfig } from "../../server/config/resolved-config.js";
+import {
+  type BackendPolicy,
+  configDefaults,
+  defaultBackendPolicy,
+  defaultObservability,
+  type ResolvedBackend,
+  type ResolvedConfig,
+} from "../../server/config/resolved-config.js";
 import type { BackendKind } from "../../server/backends/backend.js";
+import type { Logger } from "../../server/log/logger.js";
 
 /** A backend for a test gateway: its kind and URL, with optional overrides. */
 export interface TestBackend {
@@ -9,12 +17,15 @@ export interface TestBackend {
   readonly url: string;
   readonly models?: readonly string[];
   readonly timeoutMs?: number;
+  /** Overrides of the default concurrency, breaker and probe settings. */
+  readonly policy?: Partial<BackendPolicy>;
 }
 
 /**
  * Starts a real gateway on 127.0.0.1 port 0 in front of the given backends
  * (usually wire-exact fakes), with the production code path: discovery,
  * routing, the dual-protocol listener. Close it in afterAll/afterEach.
+ * The request log is off unless `overrides.observability` turns it on.
  *
  * @example
  * const gateway = await startTestGateway({ backends: [{ id: "llamacpp", kind: "openai", url: fake.url }] });
@@ -23,6 +34,8 @@ export async function startTestGateway(options: {
   readonly backends: readonly TestBackend[];
   readonly aliases?: ResolvedConfig["aliases"];
   readonly overrides?: Partial<Omit<ResolvedConfig, "backends" | "aliases">>;
+  /** The gateway's log (silent by default); tests that read log lines pass `createLogger({ write })`. */
+  readonly log?: Logger;
 }): Promise<RunningGateway> {
   const backends: ResolvedBackend[] = options.backends.map((backend) => ({
     id: backend.id,
@@ -31,6 +44,7 @@ export async function startTestGateway(options: {
     apiKey: undefined,
     timeoutMs: backend.timeoutMs ?? configDefaults.backendTimeoutMs,
     models: backend.models ?? [],
+    ...(backend.policy === undefined ? {} : { policy: { ...defaultBackendPolicy, ...backend.policy } }),
   }));
   return startGateway({
     host: "127.0.0.1",
@@ -41,6 +55,7 @@ export async function startTestGateway(options: {
     maxTimeoutMs: configDefaults.maxTimeoutMs,
     shutdownGraceMs: 2000,
     discoveryIntervalMs: configDefaults.discoveryIntervalMs,
+    observability: { ...defaultObservability, requestLog: false },
     ...options.overrides,
-  });
+  }, options.log);
 }

@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file protogate/v1/config.proto.
  */
 export const file_protogate_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("Chlwcm90b2dhdGUvdjEvY29uZmlnLnByb3RvEgxwcm90b2dhdGUudjEigQIKDUdhdGV3YXlDb25maWcSKgoGbGlzdGVuGAEgASgLMhoucHJvdG9nYXRlLnYxLkxpc3RlbkNvbmZpZxI3CghiYWNrZW5kcxgCIAMoCzIbLnByb3RvZ2F0ZS52MS5CYWNrZW5kQ29uZmlnQgi6SAWSAQIQQBI0CgdhbGlhc2VzGAMgAygLMhgucHJvdG9nYXRlLnYxLk1vZGVsQWxpYXNCCbpIBpIBAxCACBIqCgZsaW1pdHMYBCABKAsyGi5wcm90b2dhdGUudjEuTGltaXRzQ29uZmlnEikKFWRpc2NvdmVyeV9pbnRlcnZhbF9tcxgFIAEoDUIKukgHKgUYgN3bASJNCgxMaXN0ZW5Db25maWcSFgoEaG9zdBgBIAEoCUIIukgFcgMY/QESHAoEcG9ydBgCIAEoDUIJukgGKgQY//8DSACIAQFCBwoFX3BvcnQi/gEKDUJhY2tlbmRDb25maWcSKgoCaWQYASABKAlCHrpIG3IZMhdeW2Etel1bYS16MC05Xy1dezAsMzF9JBIzCgRraW5kGAIgASgOMhkucHJvdG9nYXRlLnYxLkJhY2tlbmRLaW5kQgq6SAeCAQQQASAAEhUKA3VybBgDIAEoCUIIukgFcgOIAQESMQoLYXBpX2tleV9lbnYYBCABKAlCHLpIGXIXMhVeKFtBLVpfXVtBLVowLTlfXSopPyQSHgoKdGltZW91dF9tcxgFIAEoDUIKukgHKgUYgLiZKRIiCgZtb2RlbHMYBiADKAlCErpID5IBDBCACCIHcgUQARiAAiJXCgpNb2RlbEFsaWFzEi4KBG5hbWUYASABKAlCILpIHXIbMhleW0EtWmEtejAtOS5fOi8tXXsxLDEyOH0kEhkKBW1vZGVsGAIgASgJQgq6SAdyBRABGIACIoABCgxMaW1pdHNDb25maWcSJgoRbWF4X3JlcXVlc3RfYnl0ZXMYASABKA1CC7pICCoGGICAgIABEiIKDm1heF90aW1lb3V0X21zGAIgASgNQgq6SAcqBRiAuJkpEiQKEXNodXRkb3duX2dyYWNlX21zGAMgASgNQgm6SAYqBBjAzyQqXQoLQmFja2VuZEtpbmQSHAoYQkFDS0VORF9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQkFDS0VORF9LSU5EX09QRU5BSRABEhcKE0JBQ0tFTkRfS0lORF9PTExBTUEQAmIGcHJvdG8z", [file_buf_validate_validate]);
+  fileDesc("Chlwcm90b2dhdGUvdjEvY29uZmlnLnByb3RvEgxwcm90b2dhdGUudjEi6QMKDUdhdGV3YXlDb25maWcSKgoGbGlzdGVuGAEgASgLMhoucHJvdG9nYXRlLnYxLkxpc3RlbkNvbmZpZxI3CghiYWNrZW5kcxgCIAMoCzIbLnByb3RvZ2F0ZS52MS5CYWNrZW5kQ29uZmlnQgi6SAWSAQIQQBI0CgdhbGlhc2VzGAMgAygLMhgucHJvdG9nYXRlLnYxLk1vZGVsQWxpYXNCCbpIBpIBAxCACBIqCgZsaW1pdHMYBCABKAsyGi5wcm90b2dhdGUudjEuTGltaXRzQ29uZmlnEikKFWRpc2NvdmVyeV9pbnRlcnZhbF9tcxgFIAEoDUIKukgHKgUYgN3bARI0CgZyb3V0ZXMYBiADKAsyGS5wcm90b2dhdGUudjEuUm91dGVDb25maWdCCbpIBpIBAxCAAhI4Cg1vYnNlcnZhYmlsaXR5GAcgASgLMiEucHJvdG9nYXRlLnYxLk9ic2VydmFiaWxpdHlDb25maWcSLAoHc2FuZGJveBgUIAEoCzIbLnByb3RvZ2F0ZS52MS5TYW5kYm94Q29uZmlnEkgKEW9wZXJhdG9yX3NlcnZpY2VzGBUgAygLMiMucHJvdG9nYXRlLnYxLk9wZXJhdG9yU2VydmljZUNvbmZpZ0IIukgFkgECEEAiTQoMTGlzdGVuQ29uZmlnEhYKBGhvc3QYASABKAlCCLpIBXIDGP0BEhwKBHBvcnQYAiABKA1CCbpIBioEGP//A0gAiAEBQgcKBV9wb3J0It8DCg1CYWNrZW5kQ29uZmlnEioKAmlkGAEgASgJQh66SBtyGTIXXlthLXpdW2EtejAtOV8tXXswLDMxfSQSMwoEa2luZBgCIAEoDjIZLnByb3RvZ2F0ZS52MS5CYWNrZW5kS2luZEIKukgHggEEEAEgABIVCgN1cmwYAyABKAlCCLpIBXIDiAEBEjEKC2FwaV9rZXlfZW52GAQgASgJQhy6SBlyFzIVXihbQS1aX11bQS1aMC05X10qKT8kEh4KCnRpbWVvdXRfbXMYBSABKA1CCrpIByoFGIC4mSkSIgoGbW9kZWxzGAYgAygJQhK6SA+SAQwQgAgiB3IFEAEYgAISIQoObWF4X2NvbmN1cnJlbnQYByABKA1CCbpIBioEGKCNBhIhCgltYXhfcXVldWUYCCABKA1CCbpIBioEGMCEPUgAiAEBEiQKEHF1ZXVlX3RpbWVvdXRfbXMYCSABKA1CCrpIByoFGIDd2wESOwoPY2lyY3VpdF9icmVha2VyGAogASgLMiIucHJvdG9nYXRlLnYxLkNpcmN1aXRCcmVha2VyQ29uZmlnEigKBXByb2JlGAsgASgLMhkucHJvdG9nYXRlLnYxLlByb2JlQ29uZmlnQgwKCl9tYXhfcXVldWUivQEKFENpcmN1aXRCcmVha2VyQ29uZmlnEhAKCGRpc2FibGVkGAEgASgIEi4KDWZhaWx1cmVfcmF0aW8YAiABKAFCF7pIFBISGQAAAAAAAPA/KQAAAAAAAAAAEiMKEG1pbmltdW1fcmVxdWVzdHMYAyABKA1CCbpIBioEGKCNBhIdCgl3aW5kb3dfbXMYBCABKA1CCrpIByoFGIDd2wESHwoLY29vbGRvd25fbXMYBSABKA1CCrpIByoFGIDd2wEiXwoLUHJvYmVDb25maWcSHwoLaW50ZXJ2YWxfbXMYASABKA1CCrpIByoFGIDd2wESHQoKdGltZW91dF9tcxgCIAEoDUIJukgGKgQYwM8kEhAKCGRpc2FibGVkGAMgASgIIoYCCgtSb3V0ZUNvbmZpZxIxCgZtb2RlbHMYASADKAlCIbpIHpIBGwgBEIACIhRyEhABGIACMgteW14qXSpbKl0/JBIjCg9tYXhfZGVhZGxpbmVfbXMYAiABKA1CCrpIByoFGIC4mSkSIwoPdHRmdF90aW1lb3V0X21zGAMgASgNQgq6SAcqBRiAuJkpEioKFnN0cmVhbV9pZGxlX3RpbWVvdXRfbXMYBCABKA1CCrpIByoFGIC4mSkSKAoFcmV0cnkYBSABKAsyGS5wcm90b2dhdGUudjEuUmV0cnlDb25maWcSJAoJZmFsbGJhY2tzGAYgAygJQhG6SA6SAQsQECIHcgUQARiAAiKWAQoLUmV0cnlDb25maWcSHQoMbWF4X2F0dGVtcHRzGAEgASgNQge6SAQqAhgKEiAKDWJhc2VfZGVsYXlfbXMYAiABKA1CCbpIBioEGODUAxIfCgxtYXhfZGVsYXlfbXMYAyABKA1CCbpIBioEGMDPJBIlChJtYXhfcmV0cnlfYWZ0ZXJfbXMYBCABKA1CCbpIBioEGMDPJCKoAQoTT2JzZXJ2YWJpbGl0eUNvbmZpZxIiCgphZG1pbl9wb3J0GAEgASgNQgm6SAYqBBj//wNIAIgBARIcCgphZG1pbl9ob3N0GAIgASgJQgi6SAVyAxj9ARIjCg9zZXNzaW9uX2lkbGVfbXMYAyABKA1CCrpIByoFGIC4mSkSGwoTZGlzYWJsZV9yZXF1ZXN0X2xvZxgEIAEoCEINCgtfYWRtaW5fcG9ydCJXCgpNb2RlbEFsaWFzEi4KBG5hbWUYASABKAlCILpIHXIbMhleW0EtWmEtejAtOS5fOi8tXXsxLDEyOH0kEhkKBW1vZGVsGAIgASgJQgq6SAdyBRABGIACIoABCgxMaW1pdHNDb25maWcSJgoRbWF4X3JlcXVlc3RfYnl0ZXMYASABKA1CC7pICCoGGICAgIABEiIKDm1heF90aW1lb3V0X21zGAIgASgNQgq6SAcqBRiAuJkpEiQKEXNodXRkb3duX2dyYWNlX21zGAMgASgNQgm6SAYqBBjAzyQi9QIKDVNhbmRib3hDb25maWcSEAoIZGlzYWJsZWQYASABKAgSFQoIcHJlc3RhcnQYAiABKAhIAIgBARIaCglwb29sX3NpemUYAyABKA1CB7pIBCoCGEASHwoMd2FsbF90aW1lX21zGAQgASgNQgm6SAYqBBjAzyQSIAoJbWVtb3J5X21iGAUgASgNQg26SArYAQEqBRiAICgIEh8KDW1heF9zZGtfY2FsbHMYBiABKA1CCLpIBSoDGJBOEiQKEG1heF9vdXRwdXRfYnl0ZXMYByABKA1CCrpIByoFGICAgCASIwoQbWF4X3BlbmRpbmdfcnVucxgIIAEoDUIJukgGKgQYoI0GEmMKD2FsbG93ZWRfbWV0aG9kcxgJIAMoCUJKukhHkgFEEIAIIj9yPTI7XltBLVphLXpfJF1bQS1aYS16MC05XyRdKlsuXShbQS1aYS16XyRdW0EtWmEtejAtOV8kXSp8WypdKSRCCwoJX3ByZXN0YXJ0Io8EChVPcGVyYXRvclNlcnZpY2VDb25maWcSLwoEbmFtZRgBIAEoCUIhukgechwyGl4oW2Etel1bYS16MC05Xy1dezAsMzF9KT8kEhsKBWltYWdlGAIgASgJQgq6SAdyBRABGIAgSAASHwoJcHJvdG9fZGlyGAMgASgJQgq6SAdyBRABGIAgSAASHgoMdXBzdHJlYW1fdXJsGAQgASgJQgi6SAVyA4gBARI6Cghwcm90b2NvbBgFIAEoDjIeLnByb3RvZ2F0ZS52MS5PcGVyYXRvclByb3RvY29sQgi6SAWCAQIQARIjCghzZXJ2aWNlcxgGIAMoCUIRukgOkgELEEAiB3IFEAEYgAISbwoKcHJvcGVydGllcxgHIAMoCzIzLnByb3RvZ2F0ZS52MS5PcGVyYXRvclNlcnZpY2VDb25maWcuUHJvcGVydGllc0VudHJ5Qia6SCOaASAqHnIcMhpeW0EtWmEtel8kXVtBLVphLXowLTlfJF0qJBIeCgp0aW1lb3V0X21zGAggASgNQgq6SAcqBRiA3dsBEjEKC2FwaV9rZXlfZW52GAkgASgJQhy6SBlyFzIVXihbQS1aX11bQS1aMC05X10qKT8kGjEKD1Byb3BlcnRpZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg8KBnNvdXJjZRIFukgCCAEqXQoLQmFja2VuZEtpbmQSHAoYQkFDS0VORF9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQkFDS0VORF9LSU5EX09QRU5BSRABEhcKE0JBQ0tFTkRfS0lORF9PTExBTUEQAiqQAQoQT3BlcmF0b3JQcm90b2NvbBIhCh1PUEVSQVRPUl9QUk9UT0NPTF9VTlNQRUNJRklFRBAAEh0KGU9QRVJBVE9SX1BST1RPQ09MX0NPTk5FQ1QQARIaChZPUEVSQVRPUl9QUk9UT0NPTF9HUlBDEAISHgoaT1BFUkFUT1JfUFJPVE9DT0xfR1JQQ19XRUIQA2IGcHJvdG8z", [file_buf_validate_validate]);
 
 /**
  * The gateway's configuration file (YAML or JSON, proto JSON field names).
@@ -57,6 +57,42 @@ export type GatewayConfig = Message<"protogate.v1.GatewayConfig"> & {
    * @generated from field: uint32 discovery_interval_ms = 5;
    */
   discoveryIntervalMs: number;
+
+  /**
+   * Reliability policies by model: deadlines, time-to-first-token and
+   * stall timeouts, retries and fallbacks. The first route whose `models`
+   * match the requested name (or the model it resolves to) applies; a
+   * request that matches none gets the defaults (see docs/operations.md).
+   *
+   * @generated from field: repeated protogate.v1.RouteConfig routes = 6;
+   */
+  routes: RouteConfig[];
+
+  /**
+   * Metrics, sessions and request logs.
+   *
+   * @generated from field: protogate.v1.ObservabilityConfig observability = 7;
+   */
+  observability?: ObservabilityConfig | undefined;
+
+  /**
+   * The code sandbox: SandboxService and the MCP endpoint at /mcp, where
+   * agents run TypeScript against the gateway's typed SDK (see
+   * docs/sandbox.md). On by default.
+   *
+   * @generated from field: protogate.v1.SandboxConfig sandbox = 20;
+   */
+  sandbox?: SandboxConfig | undefined;
+
+  /**
+   * Connect or gRPC services run by the operator that sandbox code may call
+   * through the gateway: typed and documented in the sandbox's SDK from
+   * their protos, validated with their protovalidate rules, and proxied to
+   * their upstream.
+   *
+   * @generated from field: repeated protogate.v1.OperatorServiceConfig operator_services = 21;
+   */
+  operatorServices: OperatorServiceConfig[];
 };
 
 /**
@@ -144,6 +180,45 @@ export type BackendConfig = Message<"protogate.v1.BackendConfig"> & {
    * @generated from field: repeated string models = 6;
    */
   models: string[];
+
+  /**
+   * Most requests sent to this backend at once (default 32; 0 keeps the
+   * default). Requests beyond it wait in a queue.
+   *
+   * @generated from field: uint32 max_concurrent = 7;
+   */
+  maxConcurrent: number;
+
+  /**
+   * Most requests that may wait for a slot (default 256; 0 means none
+   * wait). A request that finds the queue full gets resource_exhausted
+   * with a retry hint.
+   *
+   * @generated from field: optional uint32 max_queue = 8;
+   */
+  maxQueue?: number | undefined;
+
+  /**
+   * Longest wait in the queue, in milliseconds (default 30000; 0 keeps the
+   * default); then resource_exhausted with a retry hint.
+   *
+   * @generated from field: uint32 queue_timeout_ms = 9;
+   */
+  queueTimeoutMs: number;
+
+  /**
+   * When to stop sending requests to this backend for a while.
+   *
+   * @generated from field: protogate.v1.CircuitBreakerConfig circuit_breaker = 10;
+   */
+  circuitBreaker?: CircuitBreakerConfig | undefined;
+
+  /**
+   * Active readiness probes.
+   *
+   * @generated from field: protogate.v1.ProbeConfig probe = 11;
+   */
+  probe?: ProbeConfig | undefined;
 };
 
 /**
@@ -152,6 +227,262 @@ export type BackendConfig = Message<"protogate.v1.BackendConfig"> & {
  */
 export const BackendConfigSchema: GenMessage<BackendConfig> = /*@__PURE__*/
   messageDesc(file_protogate_v1_config, 2);
+
+/**
+ * A circuit breaker per backend: after too many failures in a window the
+ * backend is skipped (fallbacks are used, or requests fail fast with
+ * unavailable) until a cooldown has passed; then one request probes it.
+ *
+ * @generated from message protogate.v1.CircuitBreakerConfig
+ */
+export type CircuitBreakerConfig = Message<"protogate.v1.CircuitBreakerConfig"> & {
+  /**
+   * Turns the breaker off for this backend.
+   *
+   * @generated from field: bool disabled = 1;
+   */
+  disabled: boolean;
+
+  /**
+   * Failures divided by calls in the window at or above which the circuit
+   * opens (default 0.5; 0 keeps the default).
+   *
+   * @generated from field: double failure_ratio = 2;
+   */
+  failureRatio: number;
+
+  /**
+   * Calls the window must hold before the ratio counts (default 5; 0
+   * keeps the default).
+   *
+   * @generated from field: uint32 minimum_requests = 3;
+   */
+  minimumRequests: number;
+
+  /**
+   * Length of the sliding window, in milliseconds (default 30000; 0 keeps
+   * the default).
+   *
+   * @generated from field: uint32 window_ms = 4;
+   */
+  windowMs: number;
+
+  /**
+   * How long an open circuit skips the backend, in milliseconds (default
+   * 15000; 0 keeps the default).
+   *
+   * @generated from field: uint32 cooldown_ms = 5;
+   */
+  cooldownMs: number;
+};
+
+/**
+ * Describes the message protogate.v1.CircuitBreakerConfig.
+ * Use `create(CircuitBreakerConfigSchema)` to create a new message.
+ */
+export const CircuitBreakerConfigSchema: GenMessage<CircuitBreakerConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 3);
+
+/**
+ * Active readiness probes of one backend: llama.cpp and vLLM `GET /health`
+ * (llama.cpp answers 503 while it loads the model), Ollama
+ * `GET /api/version` and `GET /api/ps`, other OpenAI-compatible servers
+ * `GET /v1/models`.
+ *
+ * @generated from message protogate.v1.ProbeConfig
+ */
+export type ProbeConfig = Message<"protogate.v1.ProbeConfig"> & {
+  /**
+   * How often to probe, in milliseconds (default 5000; 0 keeps the
+   * default).
+   *
+   * @generated from field: uint32 interval_ms = 1;
+   */
+  intervalMs: number;
+
+  /**
+   * Time limit of one probe, in milliseconds (default 2000; 0 keeps the
+   * default).
+   *
+   * @generated from field: uint32 timeout_ms = 2;
+   */
+  timeoutMs: number;
+
+  /**
+   * Turns active probes off; readiness then comes from discovery alone.
+   *
+   * @generated from field: bool disabled = 3;
+   */
+  disabled: boolean;
+};
+
+/**
+ * Describes the message protogate.v1.ProbeConfig.
+ * Use `create(ProbeConfigSchema)` to create a new message.
+ */
+export const ProbeConfigSchema: GenMessage<ProbeConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 4);
+
+/**
+ * Reliability policies for the models a route matches.
+ *
+ * @generated from message protogate.v1.RouteConfig
+ */
+export type RouteConfig = Message<"protogate.v1.RouteConfig"> & {
+  /**
+   * Model names this route applies to: ids, aliases or `backend/model`,
+   * matched against the name in the request and the id it resolves to. A
+   * trailing `*` matches any suffix (`qwen*`); `*` alone matches every
+   * model.
+   *
+   * @generated from field: repeated string models = 1;
+   */
+  models: string[];
+
+  /**
+   * Longest time a request may take, in milliseconds (default 600000; 0
+   * keeps the default). A client deadline that is shorter wins; one that
+   * is longer is cut to this. Ends with deadline_exceeded.
+   *
+   * @generated from field: uint32 max_deadline_ms = 2;
+   */
+  maxDeadlineMs: number;
+
+  /**
+   * ChatStream only: longest wait for a backend's first generated token,
+   * per attempt, in milliseconds (default 120000; 0 keeps the default).
+   * Ends with deadline_exceeded, or moves on to a fallback.
+   *
+   * @generated from field: uint32 ttft_timeout_ms = 3;
+   */
+  ttftTimeoutMs: number;
+
+  /**
+   * ChatStream only: longest gap between two streamed events once
+   * generation has started, in milliseconds (default 60000; 0 keeps the
+   * default). A stalled stream ends with deadline_exceeded.
+   *
+   * @generated from field: uint32 stream_idle_timeout_ms = 4;
+   */
+  streamIdleTimeoutMs: number;
+
+  /**
+   * Retries of a failed backend call, before any byte reached the client.
+   *
+   * @generated from field: protogate.v1.RetryConfig retry = 5;
+   */
+  retry?: RetryConfig | undefined;
+
+  /**
+   * Models to try, in order, when the requested one cannot serve: ids,
+   * aliases or `backend/model`. Used only before any byte reached the
+   * client, after retries, for transient failures (no connection, 5xx,
+   * 429, loading, an open circuit, a full queue, a time-to-first-token
+   * timeout).
+   *
+   * @generated from field: repeated string fallbacks = 6;
+   */
+  fallbacks: string[];
+};
+
+/**
+ * Describes the message protogate.v1.RouteConfig.
+ * Use `create(RouteConfigSchema)` to create a new message.
+ */
+export const RouteConfigSchema: GenMessage<RouteConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 5);
+
+/**
+ * Retries with exponential backoff and full jitter, honouring Retry-After.
+ *
+ * @generated from message protogate.v1.RetryConfig
+ */
+export type RetryConfig = Message<"protogate.v1.RetryConfig"> & {
+  /**
+   * Attempts per backend in total, the first included (default 3; 0 keeps
+   * the default; 1 turns retries off).
+   *
+   * @generated from field: uint32 max_attempts = 1;
+   */
+  maxAttempts: number;
+
+  /**
+   * Backoff ceiling of the first retry, in milliseconds (default 100; 0
+   * keeps the default).
+   *
+   * @generated from field: uint32 base_delay_ms = 2;
+   */
+  baseDelayMs: number;
+
+  /**
+   * Largest backoff ceiling, in milliseconds (default 2000; 0 keeps the
+   * default).
+   *
+   * @generated from field: uint32 max_delay_ms = 3;
+   */
+  maxDelayMs: number;
+
+  /**
+   * Longest Retry-After the gateway waits for, in milliseconds (default
+   * 10000; 0 keeps the default). A backend that asks for longer gets no
+   * retry: the request falls back or fails.
+   *
+   * @generated from field: uint32 max_retry_after_ms = 4;
+   */
+  maxRetryAfterMs: number;
+};
+
+/**
+ * Describes the message protogate.v1.RetryConfig.
+ * Use `create(RetryConfigSchema)` to create a new message.
+ */
+export const RetryConfigSchema: GenMessage<RetryConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 6);
+
+/**
+ * Metrics, session tracking and request logs.
+ *
+ * @generated from message protogate.v1.ObservabilityConfig
+ */
+export type ObservabilityConfig = Message<"protogate.v1.ObservabilityConfig"> & {
+  /**
+   * A second port that serves only /metrics, /healthz and /readyz, for a
+   * scraper that must not reach the API. Unset: no admin port (/metrics is
+   * always served on the main port too).
+   *
+   * @generated from field: optional uint32 admin_port = 1;
+   */
+  adminPort?: number | undefined;
+
+  /**
+   * Address of the admin port (default: the main listen host).
+   *
+   * @generated from field: string admin_host = 2;
+   */
+  adminHost: string;
+
+  /**
+   * A session closes after this long without a request, in milliseconds
+   * (default 1800000; 0 keeps the default).
+   *
+   * @generated from field: uint32 session_idle_ms = 3;
+   */
+  sessionIdleMs: number;
+
+  /**
+   * Turns off the one-line-per-request log (JSON on stderr).
+   *
+   * @generated from field: bool disable_request_log = 4;
+   */
+  disableRequestLog: boolean;
+};
+
+/**
+ * Describes the message protogate.v1.ObservabilityConfig.
+ * Use `create(ObservabilityConfigSchema)` to create a new message.
+ */
+export const ObservabilityConfigSchema: GenMessage<ObservabilityConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 7);
 
 /**
  * Another name for a model.
@@ -179,7 +510,7 @@ export type ModelAlias = Message<"protogate.v1.ModelAlias"> & {
  * Use `create(ModelAliasSchema)` to create a new message.
  */
 export const ModelAliasSchema: GenMessage<ModelAlias> = /*@__PURE__*/
-  messageDesc(file_protogate_v1_config, 3);
+  messageDesc(file_protogate_v1_config, 8);
 
 /**
  * Limits that protect the gateway from oversized or endless requests.
@@ -216,7 +547,186 @@ export type LimitsConfig = Message<"protogate.v1.LimitsConfig"> & {
  * Use `create(LimitsConfigSchema)` to create a new message.
  */
 export const LimitsConfigSchema: GenMessage<LimitsConfig> = /*@__PURE__*/
-  messageDesc(file_protogate_v1_config, 4);
+  messageDesc(file_protogate_v1_config, 9);
+
+/**
+ * The code sandbox's settings. Every 0 keeps the default.
+ *
+ * @generated from message protogate.v1.SandboxConfig
+ */
+export type SandboxConfig = Message<"protogate.v1.SandboxConfig"> & {
+  /**
+   * Turns the sandbox off: SandboxService answers unimplemented and /mcp
+   * is not served.
+   *
+   * @generated from field: bool disabled = 1;
+   */
+  disabled: boolean;
+
+  /**
+   * Starts the type-checker and the sandbox processes with the gateway
+   * (default true), so the first run does not wait about a second for them;
+   * false starts them on first use.
+   *
+   * @generated from field: optional bool prestart = 2;
+   */
+  prestart?: boolean | undefined;
+
+  /**
+   * Sandbox child processes, each running several isolates (default 2).
+   *
+   * @generated from field: uint32 pool_size = 3;
+   */
+  poolSize: number;
+
+  /**
+   * Wall-clock time of one run, SDK calls included, in milliseconds
+   * (default 5000).
+   *
+   * @generated from field: uint32 wall_time_ms = 4;
+   */
+  wallTimeMs: number;
+
+  /**
+   * Heap of one run's isolate, in MiB (default 64; at least 8).
+   *
+   * @generated from field: uint32 memory_mb = 5;
+   */
+  memoryMb: number;
+
+  /**
+   * SDK calls one run may make (default 50).
+   *
+   * @generated from field: uint32 max_sdk_calls = 6;
+   */
+  maxSdkCalls: number;
+
+  /**
+   * Size of a run's returned value as JSON, in bytes (default 262144).
+   *
+   * @generated from field: uint32 max_output_bytes = 7;
+   */
+  maxOutputBytes: number;
+
+  /**
+   * Runs in progress at once, running or waiting for a sandbox process,
+   * before Execute answers resource_exhausted (default 64).
+   *
+   * @generated from field: uint32 max_pending_runs = 8;
+   */
+  maxPendingRuns: number;
+
+  /**
+   * The methods sandbox code may call, as `service.method` or `service.*`
+   * with the names code uses (`models.listModels`, `weather.*`). Empty:
+   * every method. Methods left out are not in the SDK at all.
+   *
+   * @generated from field: repeated string allowed_methods = 9;
+   */
+  allowedMethods: string[];
+};
+
+/**
+ * Describes the message protogate.v1.SandboxConfig.
+ * Use `create(SandboxConfigSchema)` to create a new message.
+ */
+export const SandboxConfigSchema: GenMessage<SandboxConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 10);
+
+/**
+ * A Connect or gRPC service the operator runs, made callable from sandbox
+ * code as `gateway.<property>.<method>(…)`.
+ *
+ * @generated from message protogate.v1.OperatorServiceConfig
+ */
+export type OperatorServiceConfig = Message<"protogate.v1.OperatorServiceConfig"> & {
+  /**
+   * A short name for logs and errors (default: the first service's
+   * property name).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Where the service's descriptors come from; exactly one is required.
+   *
+   * @generated from oneof protogate.v1.OperatorServiceConfig.source
+   */
+  source: {
+    /**
+     * A Buf image or FileDescriptorSet file, as `buf build -o image.binpb`
+     * writes it. Keep source info (buf's default): the comments become the
+     * SDK's docs.
+     *
+     * @generated from field: string image = 2;
+     */
+    value: string;
+    case: "image";
+  } | {
+    /**
+     * A directory of .proto files, built with the bundled `buf build` at
+     * start-up. Without a buf.yaml in it, protovalidate's
+     * `buf/validate/validate.proto` is provided.
+     *
+     * @generated from field: string proto_dir = 3;
+     */
+    value: string;
+    case: "protoDir";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The service's base URL, for example http://127.0.0.1:9090.
+   *
+   * @generated from field: string upstream_url = 4;
+   */
+  upstreamUrl: string;
+
+  /**
+   * How to talk to it (default Connect).
+   *
+   * @generated from field: protogate.v1.OperatorProtocol protocol = 5;
+   */
+  protocol: OperatorProtocol;
+
+  /**
+   * Fully-qualified names of the services to expose, for example
+   * `weather.v1.WeatherService`. Empty: every service in the descriptors.
+   *
+   * @generated from field: repeated string services = 6;
+   */
+  services: string[];
+
+  /**
+   * Property names on `gateway` by fully-qualified service name, replacing
+   * the default (the service name without `Service`, lowerCamel).
+   *
+   * @generated from field: map<string, string> properties = 7;
+   */
+  properties: { [key: string]: string };
+
+  /**
+   * Time limit of one call, in milliseconds (default 30000).
+   *
+   * @generated from field: uint32 timeout_ms = 8;
+   */
+  timeoutMs: number;
+
+  /**
+   * Name of an environment variable holding a bearer token for the
+   * upstream, if it needs one. The token never goes in the file.
+   *
+   * @generated from field: string api_key_env = 9;
+   */
+  apiKeyEnv: string;
+};
+
+/**
+ * Describes the message protogate.v1.OperatorServiceConfig.
+ * Use `create(OperatorServiceConfigSchema)` to create a new message.
+ */
+export const OperatorServiceConfigSchema: GenMessage<OperatorServiceConfig> = /*@__PURE__*/
+  messageDesc(file_protogate_v1_config, 11);
 
 /**
  * The wire dialect a backend speaks.
@@ -252,4 +762,45 @@ export enum BackendKind {
  */
 export const BackendKindSchema: GenEnum<BackendKind> = /*@__PURE__*/
   enumDesc(file_protogate_v1_config, 0);
+
+/**
+ * The wire protocol the gateway speaks to an operator service.
+ *
+ * @generated from enum protogate.v1.OperatorProtocol
+ */
+export enum OperatorProtocol {
+  /**
+   * Not set: Connect.
+   *
+   * @generated from enum value: OPERATOR_PROTOCOL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Connect (JSON over HTTP/1.1).
+   *
+   * @generated from enum value: OPERATOR_PROTOCOL_CONNECT = 1;
+   */
+  CONNECT = 1,
+
+  /**
+   * gRPC (HTTP/2).
+   *
+   * @generated from enum value: OPERATOR_PROTOCOL_GRPC = 2;
+   */
+  GRPC = 2,
+
+  /**
+   * gRPC-Web (HTTP/1.1).
+   *
+   * @generated from enum value: OPERATOR_PROTOCOL_GRPC_WEB = 3;
+   */
+  GRPC_WEB = 3,
+}
+
+/**
+ * Describes the enum protogate.v1.OperatorProtocol.
+ */
+export const OperatorProtocolSchema: GenEnum<OperatorProtocol> = /*@__PURE__*/
+  enumDesc(file_protogate_v1_config, 1);
 

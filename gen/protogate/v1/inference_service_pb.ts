@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { AssistantMessage, BackendOptions, FinishReason, Message as Message$1, ResponseFormat, Sampling, Timings, Tool, ToolCall, ToolChoice, Usage, Warning } from "./chat_pb.js";
+import type { AssistantMessage, Attempts, BackendOptions, FinishReason, Message as Message$1, ResponseFormat, Sampling, Timings, Tool, ToolCall, ToolChoice, Usage, Warning } from "./chat_pb.js";
 import { file_protogate_v1_chat } from "./chat_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file protogate/v1/inference_service.proto.
  */
 export const file_protogate_v1_inference_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRwcm90b2dhdGUvdjEvaW5mZXJlbmNlX3NlcnZpY2UucHJvdG8SDHByb3RvZ2F0ZS52MSLoAwoLQ2hhdFJlcXVlc3QSGQoFbW9kZWwYASABKAlCCrpIB3IFEAEYgAISNAoIbWVzc2FnZXMYAiADKAsyFS5wcm90b2dhdGUudjEuTWVzc2FnZUILukgIkgEFCAEQgCASLAoFdG9vbHMYAyADKAsyEi5wcm90b2dhdGUudjEuVG9vbEIJukgGkgEDEIACEi0KC3Rvb2xfY2hvaWNlGAQgASgLMhgucHJvdG9nYXRlLnYxLlRvb2xDaG9pY2USIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgFIAEoCEgAiAEBEjUKD3Jlc3BvbnNlX2Zvcm1hdBgGIAEoCzIcLnByb3RvZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIoCghzYW1wbGluZxgHIAEoCzIWLnByb3RvZ2F0ZS52MS5TYW1wbGluZxIWCglyZWFzb25pbmcYCCABKAhIAYgBARI1Cg9iYWNrZW5kX29wdGlvbnMYCSABKAsyHC5wcm90b2dhdGUudjEuQmFja2VuZE9wdGlvbnMSMwoKc2Vzc2lvbl9pZBgKIAEoCUIfukgcchoyGF5bQS1aYS16MC05Ll86LV17MCwxMjh9JEIWChRfcGFyYWxsZWxfdG9vbF9jYWxsc0IMCgpfcmVhc29uaW5nIsUCCgxDaGF0UmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIVCg1iYWNrZW5kX21vZGVsGAQgASgJEi8KB21lc3NhZ2UYBSABKAsyHi5wcm90b2dhdGUudjEuQXNzaXN0YW50TWVzc2FnZRIxCg1maW5pc2hfcmVhc29uGAYgASgOMhoucHJvdG9nYXRlLnYxLkZpbmlzaFJlYXNvbhIZChFyYXdfZmluaXNoX3JlYXNvbhgHIAEoCRIiCgV1c2FnZRgIIAEoCzITLnByb3RvZ2F0ZS52MS5Vc2FnZRImCgd0aW1pbmdzGAkgASgLMhUucHJvdG9nYXRlLnYxLlRpbWluZ3MSJwoId2FybmluZ3MYCiADKAsyFS5wcm90b2dhdGUudjEuV2FybmluZyLMAgoSQ2hhdFN0cmVhbVJlc3BvbnNlEioKBXN0YXJ0GAEgASgLMhkucHJvdG9nYXRlLnYxLlN0cmVhbVN0YXJ0SAASMwoNY29udGVudF9kZWx0YRgCIAEoCzIaLnByb3RvZ2F0ZS52MS5Db250ZW50RGVsdGFIABI3Cg9yZWFzb25pbmdfZGVsdGEYAyABKAsyHC5wcm90b2dhdGUudjEuUmVhc29uaW5nRGVsdGFIABI2Cg90b29sX2NhbGxfZGVsdGEYBCABKAsyGy5wcm90b2dhdGUudjEuVG9vbENhbGxEZWx0YUgAEjMKCXRvb2xfY2FsbBgFIAEoCzIeLnByb3RvZ2F0ZS52MS5Ub29sQ2FsbENvbXBsZXRlSAASJgoDZW5kGAYgASgLMhcucHJvdG9nYXRlLnYxLlN0cmVhbUVuZEgAQgcKBWV2ZW50IlAKC1N0cmVhbVN0YXJ0EgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB2JhY2tlbmQYAyABKAkSFQoNYmFja2VuZF9tb2RlbBgEIAEoCSIcCgxDb250ZW50RGVsdGESDAoEdGV4dBgBIAEoCSIeCg5SZWFzb25pbmdEZWx0YRIMCgR0ZXh0GAEgASgJIlQKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIaChJhcmd1bWVudHNfZnJhZ21lbnQYBCABKAkiRwoQVG9vbENhbGxDb21wbGV0ZRINCgVpbmRleBgBIAEoDRIkCgRjYWxsGAIgASgLMhYucHJvdG9nYXRlLnYxLlRvb2xDYWxsIs4BCglTdHJlYW1FbmQSMQoNZmluaXNoX3JlYXNvbhgBIAEoDjIaLnByb3RvZ2F0ZS52MS5GaW5pc2hSZWFzb24SGQoRcmF3X2ZpbmlzaF9yZWFzb24YAiABKAkSIgoFdXNhZ2UYAyABKAsyEy5wcm90b2dhdGUudjEuVXNhZ2USJgoHdGltaW5ncxgEIAEoCzIVLnByb3RvZ2F0ZS52MS5UaW1pbmdzEicKCHdhcm5pbmdzGAUgAygLMhUucHJvdG9nYXRlLnYxLldhcm5pbmcyngEKEEluZmVyZW5jZVNlcnZpY2USPQoEQ2hhdBIZLnByb3RvZ2F0ZS52MS5DaGF0UmVxdWVzdBoaLnByb3RvZ2F0ZS52MS5DaGF0UmVzcG9uc2USSwoKQ2hhdFN0cmVhbRIZLnByb3RvZ2F0ZS52MS5DaGF0UmVxdWVzdBogLnByb3RvZ2F0ZS52MS5DaGF0U3RyZWFtUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_protogate_v1_chat]);
+  fileDesc("CiRwcm90b2dhdGUvdjEvaW5mZXJlbmNlX3NlcnZpY2UucHJvdG8SDHByb3RvZ2F0ZS52MSLoAwoLQ2hhdFJlcXVlc3QSGQoFbW9kZWwYASABKAlCCrpIB3IFEAEYgAISNAoIbWVzc2FnZXMYAiADKAsyFS5wcm90b2dhdGUudjEuTWVzc2FnZUILukgIkgEFCAEQgCASLAoFdG9vbHMYAyADKAsyEi5wcm90b2dhdGUudjEuVG9vbEIJukgGkgEDEIACEi0KC3Rvb2xfY2hvaWNlGAQgASgLMhgucHJvdG9nYXRlLnYxLlRvb2xDaG9pY2USIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgFIAEoCEgAiAEBEjUKD3Jlc3BvbnNlX2Zvcm1hdBgGIAEoCzIcLnByb3RvZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIoCghzYW1wbGluZxgHIAEoCzIWLnByb3RvZ2F0ZS52MS5TYW1wbGluZxIWCglyZWFzb25pbmcYCCABKAhIAYgBARI1Cg9iYWNrZW5kX29wdGlvbnMYCSABKAsyHC5wcm90b2dhdGUudjEuQmFja2VuZE9wdGlvbnMSMwoKc2Vzc2lvbl9pZBgKIAEoCUIfukgcchoyGF5bQS1aYS16MC05Ll86LV17MCwxMjh9JEIWChRfcGFyYWxsZWxfdG9vbF9jYWxsc0IMCgpfcmVhc29uaW5nIu8CCgxDaGF0UmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIVCg1iYWNrZW5kX21vZGVsGAQgASgJEi8KB21lc3NhZ2UYBSABKAsyHi5wcm90b2dhdGUudjEuQXNzaXN0YW50TWVzc2FnZRIxCg1maW5pc2hfcmVhc29uGAYgASgOMhoucHJvdG9nYXRlLnYxLkZpbmlzaFJlYXNvbhIZChFyYXdfZmluaXNoX3JlYXNvbhgHIAEoCRIiCgV1c2FnZRgIIAEoCzITLnByb3RvZ2F0ZS52MS5Vc2FnZRImCgd0aW1pbmdzGAkgASgLMhUucHJvdG9nYXRlLnYxLlRpbWluZ3MSJwoId2FybmluZ3MYCiADKAsyFS5wcm90b2dhdGUudjEuV2FybmluZxIoCghhdHRlbXB0cxgLIAEoCzIWLnByb3RvZ2F0ZS52MS5BdHRlbXB0cyLMAgoSQ2hhdFN0cmVhbVJlc3BvbnNlEioKBXN0YXJ0GAEgASgLMhkucHJvdG9nYXRlLnYxLlN0cmVhbVN0YXJ0SAASMwoNY29udGVudF9kZWx0YRgCIAEoCzIaLnByb3RvZ2F0ZS52MS5Db250ZW50RGVsdGFIABI3Cg9yZWFzb25pbmdfZGVsdGEYAyABKAsyHC5wcm90b2dhdGUudjEuUmVhc29uaW5nRGVsdGFIABI2Cg90b29sX2NhbGxfZGVsdGEYBCABKAsyGy5wcm90b2dhdGUudjEuVG9vbENhbGxEZWx0YUgAEjMKCXRvb2xfY2FsbBgFIAEoCzIeLnByb3RvZ2F0ZS52MS5Ub29sQ2FsbENvbXBsZXRlSAASJgoDZW5kGAYgASgLMhcucHJvdG9nYXRlLnYxLlN0cmVhbUVuZEgAQgcKBWV2ZW50IlAKC1N0cmVhbVN0YXJ0EgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB2JhY2tlbmQYAyABKAkSFQoNYmFja2VuZF9tb2RlbBgEIAEoCSIcCgxDb250ZW50RGVsdGESDAoEdGV4dBgBIAEoCSIeCg5SZWFzb25pbmdEZWx0YRIMCgR0ZXh0GAEgASgJIlQKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIaChJhcmd1bWVudHNfZnJhZ21lbnQYBCABKAkiRwoQVG9vbENhbGxDb21wbGV0ZRINCgVpbmRleBgBIAEoDRIkCgRjYWxsGAIgASgLMhYucHJvdG9nYXRlLnYxLlRvb2xDYWxsIvgBCglTdHJlYW1FbmQSMQoNZmluaXNoX3JlYXNvbhgBIAEoDjIaLnByb3RvZ2F0ZS52MS5GaW5pc2hSZWFzb24SGQoRcmF3X2ZpbmlzaF9yZWFzb24YAiABKAkSIgoFdXNhZ2UYAyABKAsyEy5wcm90b2dhdGUudjEuVXNhZ2USJgoHdGltaW5ncxgEIAEoCzIVLnByb3RvZ2F0ZS52MS5UaW1pbmdzEicKCHdhcm5pbmdzGAUgAygLMhUucHJvdG9nYXRlLnYxLldhcm5pbmcSKAoIYXR0ZW1wdHMYBiABKAsyFi5wcm90b2dhdGUudjEuQXR0ZW1wdHMyngEKEEluZmVyZW5jZVNlcnZpY2USPQoEQ2hhdBIZLnByb3RvZ2F0ZS52MS5DaGF0UmVxdWVzdBoaLnByb3RvZ2F0ZS52MS5DaGF0UmVzcG9uc2USSwoKQ2hhdFN0cmVhbRIZLnByb3RvZ2F0ZS52MS5DaGF0UmVxdWVzdBogLnByb3RvZ2F0ZS52MS5DaGF0U3RyZWFtUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_protogate_v1_chat]);
 
 /**
  * A chat completion request, the same for Chat and ChatStream.
@@ -178,6 +178,13 @@ export type ChatResponse = Message<"protogate.v1.ChatResponse"> & {
    * @generated from field: repeated protogate.v1.Warning warnings = 10;
    */
   warnings: Warning[];
+
+  /**
+   * The backend calls made for this answer: retries and fallbacks.
+   *
+   * @generated from field: protogate.v1.Attempts attempts = 11;
+   */
+  attempts?: Attempts | undefined;
 };
 
 /**
@@ -257,7 +264,9 @@ export const ChatStreamResponseSchema: GenMessage<ChatStreamResponse> = /*@__PUR
   messageDesc(file_protogate_v1_inference_service, 2);
 
 /**
- * The first event of a stream: who serves it.
+ * The first event of a stream: who serves it. The gateway sends it once
+ * the backend produced its first event, so `backend` is the one that
+ * actually serves, after any retries or fallbacks.
  *
  * @generated from message protogate.v1.StreamStart
  */
@@ -451,6 +460,13 @@ export type StreamEnd = Message<"protogate.v1.StreamEnd"> & {
    * @generated from field: repeated protogate.v1.Warning warnings = 5;
    */
   warnings: Warning[];
+
+  /**
+   * The backend calls made for this answer: retries and fallbacks.
+   *
+   * @generated from field: protogate.v1.Attempts attempts = 6;
+   */
+  attempts?: Attempts | undefined;
 };
 
 /**
@@ -480,7 +496,8 @@ export const InferenceService: GenService<{
   /**
    * Generates an answer as a stream of events: start, deltas, one complete
    * event per tool call, and end. A failure ends the stream with an error
-   * code instead of an end event.
+   * code instead of an end event. Retries and fallbacks happen only before
+   * the start event; once it was sent, a failure ends the stream.
    *
    * @generated from rpc protogate.v1.InferenceService.ChatStream
    */

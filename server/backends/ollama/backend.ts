@@ -6,13 +6,14 @@ import type {
   BackendChatResult,
   BackendDiscovery,
   BackendModel,
+  BackendProbe,
   BackendStreamEvent,
   PreparedChat,
 } from "../backend.js";
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
 import { readLines } from "../line-reader.js";
 import { UpstreamError } from "../upstream-failure.js";
-import { parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { type UpstreamResponse, parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
 import { ollamaError } from "./errors.js";
 import { capabilitiesFromShow, contextLengthFromShow, parseChatLine, toWireRequest } from "./map.js";
 
@@ -39,13 +40,19 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   /** /api/show answers by name and digest; they only change when the model does. */
   const showCache = new Map<string, unknown>();
 
-  const post = (path: string, bodyText: string, signal: AbortSignal) =>
-    sendUpstream({ url: `${baseUrl}${path}`, method: "POST", bodyText, headers, signal });
+  const post = (path: string, bodyText: string, signal: AbortSignal, extraHeaders?: Readonly<Record<string, string>>) =>
+    sendUpstream({
+      url: `${baseUrl}${path}`,
+      method: "POST",
+      bodyText,
+      headers: extraHeaders === undefined ? headers : { ...extraHeaders, ...headers },
+      signal,
+    });
 
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false);
     try {
-      const response = await post("/api/chat", bodyText, call.signal);
+      const response = await post("/api/chat", bodyText, call.signal, call.headers);
       const parsed = parseChatLine(await readBodyText(response, call.signal));
       const finish = parsed.finish ?? { rawFinishReason: "", usage: undefined, timings: {} };
       return {
@@ -62,16 +69,16 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
     call: BackendCallOptions,
   ): Promise<PreparedChat<AsyncIterable<BackendStreamEvent>>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, true);
-    let response: Response;
+    let response: UpstreamResponse;
     try {
-      response = await post("/api/chat", bodyText, call.signal);
+      response = await post("/api/chat", bodyText, call.signal, call.headers);
     } catch (error) {
       throw ollamaError(error, options.id, call.signal);
     }
     return { warnings, result: readEvents(response, call.signal) };
   }
 
-  async function* readEvents(response: Response, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
+  async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
     try {
       for await (const line of readLines(response.body, signal)) {
         if (line.trim() === "") continue;
@@ -143,5 +150,24 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
     }
   }
 
-  return { id: options.id, kind: "ollama", baseUrl, chat, chatStream, discover };
+  /** `GET /api/version` says Ollama is up; `GET /api/ps` which models are in memory. Ollama loads on demand, so up is ready. */
+  async function probe(signal: AbortSignal): Promise<BackendProbe> {
+    try {
+      const version = asString(asObject(await getJson("/api/version", signal))?.version);
+      if (version === undefined) return { kind: "down", detail: "/api/version did not name a version (not Ollama?)" };
+      const running = asArray(asObject(await getJson("/api/ps", signal))?.models).flatMap((value) => {
+        const entry = asObject(value);
+        const name = asString(entry?.name) ?? asString(entry?.model);
+        return name === undefined ? [] : [name];
+      });
+      return { kind: "ready", detail: `Ollama ${version}, ${running.length} loaded`, loadedModels: running };
+    } catch (error) {
+      if (error instanceof UpstreamError && error.failure.kind === "http") {
+        return { kind: "not-ready", detail: `health check failed (HTTP ${error.failure.status})` };
+      }
+      return { kind: "down", detail: ollamaError(error, options.id, signal).rawMessage };
+    }
+  }
+
+  return { id: options.id, kind: "ollama", baseUrl, chat, chatStream, discover, probe };
 }

@@ -6,13 +6,14 @@ import type {
   BackendChatResult,
   BackendDiscovery,
   BackendModel,
+  BackendProbe,
   BackendStreamEvent,
   PreparedChat,
 } from "../backend.js";
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
 import { readLines } from "../line-reader.js";
 import { UpstreamError } from "../upstream-failure.js";
-import { parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { type UpstreamResponse, parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
 import { openAiError } from "./errors.js";
 import { type OpenAiFlavour, completionToResult, createChunkMapper, toWireRequest } from "./map.js";
 
@@ -40,13 +41,19 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   /** The models of the last successful /v1/models, reported as loading while the server loads. */
   let knownModels: readonly BackendModel[] = [];
 
-  const post = (bodyText: string, signal: AbortSignal) =>
-    sendUpstream({ url: `${baseUrl}/v1/chat/completions`, method: "POST", bodyText, headers, signal });
+  const post = (bodyText: string, call: BackendCallOptions) =>
+    sendUpstream({
+      url: `${baseUrl}/v1/chat/completions`,
+      method: "POST",
+      bodyText,
+      headers: call.headers === undefined ? headers : { ...call.headers, ...headers },
+      signal: call.signal,
+    });
 
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false, flavour);
     try {
-      const response = await post(bodyText, call.signal);
+      const response = await post(bodyText, call);
       const json = parseUpstreamJson(await readBodyText(response, call.signal), "completion");
       return { warnings, result: completionToResult(json) };
     } catch (error) {
@@ -59,16 +66,16 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
     call: BackendCallOptions,
   ): Promise<PreparedChat<AsyncIterable<BackendStreamEvent>>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, true, flavour);
-    let response: Response;
+    let response: UpstreamResponse;
     try {
-      response = await post(bodyText, call.signal);
+      response = await post(bodyText, call);
     } catch (error) {
       throw openAiError(error, options.id, call.signal);
     }
     return { warnings, result: readEvents(response, call.signal) };
   }
 
-  async function* readEvents(response: Response, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
+  async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
     const mapper = createChunkMapper();
     try {
       for await (const line of readLines(response.body, signal)) {
@@ -148,6 +155,34 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
     }
   }
 
+  /**
+   * llama.cpp and vLLM: `GET /health` (llama.cpp answers 503 while it loads
+   * the model; vLLM 503 when its engine is dead). Other servers (and
+   * llama.cpp before the first discovery told which server it is):
+   * `GET /v1/models`, where a 503 also means loading.
+   */
+  async function probe(signal: AbortSignal): Promise<BackendProbe> {
+    const health = flavour === "llamacpp" || flavour === "vllm";
+    try {
+      const response = await sendUpstream({ url: `${baseUrl}${health ? "/health" : "/v1/models"}`, method: "GET", headers, signal });
+      if (health) {
+        await readBodyText(response, signal);
+        return { kind: "ready", detail: `${flavour === "llamacpp" ? "llama.cpp" : "vLLM"} /health ok` };
+      }
+      const list = asObject(parseUpstreamJson(await readBodyText(response, signal), "model list"));
+      const count = asArray(list?.data).length;
+      return count > 0 ? { kind: "ready", detail: `${count} model(s)` } : { kind: "not-ready", detail: "no models listed" };
+    } catch (error) {
+      if (isServiceUnavailable(error)) {
+        return flavour === "vllm" ? { kind: "not-ready", detail: "vLLM health check failed (HTTP 503)" } : { kind: "loading", detail: "the server is loading the model" };
+      }
+      if (error instanceof UpstreamError && error.failure.kind === "http") {
+        return { kind: "not-ready", detail: `health check failed (HTTP ${error.failure.status})` };
+      }
+      return { kind: "down", detail: openAiError(error, options.id, signal).rawMessage };
+    }
+  }
+
   /** A server that answers but cannot serve yet: its models are listed in `state`. */
   function notReady(models: readonly BackendModel[], detail: string, state: ModelState): BackendDiscovery {
     return { kind: "reachable", ready: false, models: models.map((model) => ({ ...model, state })), detail };
@@ -160,6 +195,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
     chat,
     chatStream,
     discover,
+    probe,
   };
 }
 

@@ -23,6 +23,8 @@ export interface RecordedRequest {
   bodyText: string;
   /** `bodyText` parsed as JSON, or `undefined` when it is empty or not JSON. */
   body: unknown;
+  /** `performance.now()` when the request's head arrived (before its body was read). */
+  receivedAt: number;
 }
 
 /** A tool call a scripted reply makes. */
@@ -238,6 +240,7 @@ export async function startFakeServer(route: FakeRouter): Promise<FakeServer> {
   });
 
   const receive = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const receivedAt = performance.now();
     const chunks: Buffer[] = [];
     try {
       for await (const chunk of req) {
@@ -254,6 +257,7 @@ export async function startFakeServer(route: FakeRouter): Promise<FakeServer> {
       headers: copyHeaders(req.headers),
       bodyText,
       body: parseJson(bodyText),
+      receivedAt,
     };
     requests.push(request);
     for (const waiter of requestWaiters.filter((candidate) => candidate.index < requests.length)) {

@@ -159,7 +159,7 @@ describe("hallucinated SDK use", () => {
   it("an unknown name points at gateway and matching docs", async () => {
     const d = await single('return await inference.chat({ model: "m", messages: [] });');
     expect(d).toMatchObject({ line: 1, column: 14, code: 2304 });
-    expect(d.help).toContain("In scope: `gateway` (inference, models)");
+    expect(d.help).toContain("In scope: `gateway` (inference, models, stats)");
     expect(d.help).toContain("- gateway.inference: InferenceService");
   });
 

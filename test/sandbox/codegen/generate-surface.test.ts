@@ -4,7 +4,7 @@ import { create, type DescFile } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
 import { beforeAll, describe, expect, it } from "vitest";
-import { generateSandboxSurface, type SandboxSurface } from "../../../sandbox/codegen/index.js";
+import { generateSandboxSurface, readDescriptorBundle, type SandboxSurface } from "../../../sandbox/codegen/index.js";
 import { parseSandboxPluginOptions, sandboxPlugin } from "../../../sandbox/codegen/sandbox-plugin.js";
 import { type CommentedDesc, sourceComment } from "../../../sandbox/codegen/source-comments.js";
 import { buildRepoImage, filesUnder, type Image, repoRoot } from "./build-image.js";
@@ -42,6 +42,7 @@ describe("the gateway object", () => {
     expect(surface.services.map((s) => [s.property, s.desc.typeName])).toEqual([
       ["inference", "protogate.v1.InferenceService"],
       ["models", "protogate.v1.ModelService"],
+      ["stats", "protogate.v1.StatsService"],
     ]);
   });
 
@@ -249,12 +250,28 @@ describe("the protoc plugin", () => {
     const response = sandboxPlugin.run(request);
     expect(response.error ?? "").toBe("");
     const out = new Map(response.file.map((f) => [f.name, f.content]));
-    expect([...out.keys()].sort()).toEqual(["docs-index.json", "gateway.d.ts"]);
+    expect([...out.keys()].sort()).toEqual(["descriptors.json", "docs-index.json", "gateway.d.ts"]);
     const expected = generateSandboxSurface(files, { ...repoOptions, generatedBy: "protoc-gen-sandbox" });
     expect(out.get("gateway.d.ts")).toBe(expected.declarations);
     expect(JSON.parse(out.get("docs-index.json") ?? "")).toEqual(expected.docs);
     expect(readFileSync(join(repoRoot, "gen/sandbox/gateway.d.ts"), "utf8")).toBe(out.get("gateway.d.ts"));
     expect(readFileSync(join(repoRoot, "gen/sandbox/docs-index.json"), "utf8")).toBe(out.get("docs-index.json"));
+    expect(readFileSync(join(repoRoot, "gen/sandbox/descriptors.json"), "utf8")).toBe(out.get("descriptors.json"));
+  });
+
+  it("carries its commented input in descriptors.json, so a server generates the same SDK at run time", () => {
+    const request = create(CodeGeneratorRequestSchema, {
+      fileToGenerate: files.map((f) => `${f.name}.proto`),
+      parameter: "target=ts,name=protogate.v1.ModelService:models",
+      protoFile: image.fileSet.file,
+    });
+    const out = new Map(sandboxPlugin.run(request).file.map((f) => [f.name, f.content]));
+    const bundle = readDescriptorBundle(JSON.parse(out.get("descriptors.json") ?? ""));
+    // Only our own files travel; the well-known types and protovalidate's rules are resolved at run time.
+    expect(bundle.files.map((f) => f.name).every((name) => name.startsWith("protogate/"))).toBe(true);
+    expect(bundle.selection).toEqual({ exclude: [], names: { "protogate.v1.ModelService": "models" } });
+    const again = generateSandboxSurface(bundle.files, { ...bundle.selection, generatedBy: "protoc-gen-sandbox" });
+    expect(again.declarations).toBe(out.get("gateway.d.ts"));
   });
 
   it("refuses a target other than ts", () => {

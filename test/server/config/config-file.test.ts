@@ -86,6 +86,28 @@ describe("parseConfigText", () => {
     );
   });
 
+  it("reads routes, backend policies and observability, and checks their rules", () => {
+    const config = parseConfigText(
+      [
+        "backends:",
+        "  - {id: a, kind: BACKEND_KIND_OPENAI, url: 'http://x', maxConcurrent: 4, maxQueue: 0, circuitBreaker: {cooldownMs: 1000}, probe: {intervalMs: 500}}",
+        "routes:",
+        "  - models: ['qwen*']",
+        "    ttftTimeoutMs: 5000",
+        "    retry: {maxAttempts: 2}",
+        "    fallbacks: [a/llama3]",
+        "observability: {adminPort: 9100}",
+      ].join("\n"),
+      "cfg.yaml",
+    );
+    expect([config.backends[0]?.maxQueue, config.routes[0]?.retry?.maxAttempts, config.observability?.adminPort]).toEqual([0, 2, 9100]);
+    expect(configError("routes:\n  - models: ['q*wen']\n")).toBe('cfg.yaml:\n  routes[0].models[0]: does not match regex pattern `^[^*]*[*]?$` [string.pattern]');
+    expect(configError("routes:\n  - models: [q]\n    retry: {maxAttempts: 11}\n")).toBe("cfg.yaml:\n  routes[0].retry.max_attempts: must be less than or equal to 10 [uint32.lte]");
+    expect(configError("routes:\n  - models: [q]\n    retries: 3\n")).toBe(
+      "cfg.yaml:\n  routes[0].retries: unknown key (see docs/config.md for the keys each section takes)",
+    );
+  });
+
   it("reports a value of the wrong type", () => {
     expect(configError("listen:\n  port: eighty\n")).toBe(
       'cfg.yaml: cannot decode field protogate.v1.ListenConfig.port from JSON: expected number (uint32), got "eighty"',

@@ -3,7 +3,15 @@ import { describe, expect, it } from "vitest";
 import { BackendKind, type GatewayConfig, GatewayConfigSchema } from "../../../gen/protogate/v1/config_pb.js";
 import type { ServeArgs } from "../../../server/config/cli-args.js";
 import { ConfigError } from "../../../server/config/config-file.js";
-import { configDefaults, resolveConfig } from "../../../server/config/resolved-config.js";
+import {
+  backendPolicyOf,
+  configDefaults,
+  defaultBackendPolicy,
+  defaultObservability,
+  defaultRoutePolicy,
+  observabilityOf,
+  resolveConfig,
+} from "../../../server/config/resolved-config.js";
 
 const noArgs: ServeArgs = { configPath: undefined, host: undefined, port: undefined, backends: [] };
 
@@ -105,5 +113,47 @@ describe("resolveConfig", () => {
   it("fails for a backend without a kind", () => {
     const config = file({ backends: [{ id: "a", url: "http://a" }] });
     expect(() => resolveConfig(config, noArgs, {})).toThrow(new ConfigError('backend "a": kind is required'));
+  });
+
+  it("resolves routes, backend policies and observability, with 0 meaning the default", () => {
+    const config = file({
+      backends: [
+        { id: "plain", kind: BackendKind.OPENAI, url: "http://a" },
+        {
+          id: "tuned",
+          kind: BackendKind.OLLAMA,
+          url: "http://b",
+          maxConcurrent: 4,
+          maxQueue: 0,
+          circuitBreaker: { failureRatio: 0.25, cooldownMs: 1000 },
+          probe: { disabled: true },
+        },
+      ],
+      routes: [{ models: ["qwen*"], ttftTimeoutMs: 5000, retry: { maxAttempts: 1 }, fallbacks: ["tuned/llama3"] }],
+      observability: { adminPort: 9100, sessionIdleMs: 0, disableRequestLog: true },
+    });
+    const resolved = resolveConfig(config, noArgs, {});
+    expect(resolved.backends[0]?.policy).toBeUndefined();
+    expect(backendPolicyOf(resolved.backends[0]!)).toEqual(defaultBackendPolicy);
+    expect(resolved.backends[1]?.policy).toEqual({
+      maxConcurrent: 4,
+      maxQueue: 0,
+      queueTimeoutMs: configDefaults.queueTimeoutMs,
+      breaker: { failureRatio: 0.25, minimumRequests: 5, windowMs: 30_000, cooldownMs: 1000 },
+      probe: undefined,
+    });
+    expect(resolved.routes).toEqual([
+      {
+        models: ["qwen*"],
+        policy: {
+          ...defaultRoutePolicy,
+          ttftTimeoutMs: 5000,
+          retry: { ...defaultRoutePolicy.retry, maxAttempts: 1 },
+          fallbacks: ["tuned/llama3"],
+        },
+      },
+    ]);
+    expect(observabilityOf(resolved)).toEqual({ adminPort: 9100, adminHost: undefined, sessionIdleMs: 1_800_000, requestLog: false });
+    expect(observabilityOf(resolveConfig(undefined, noArgs, {}))).toEqual(defaultObservability);
   });
 });

@@ -1,0 +1,203 @@
+import { randomBytes as nodeRandomBytes, randomUUID } from "node:crypto";
+import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
+import { InferenceService } from "../../gen/protogate/v1/inference_service_pb.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import type { RequestLogger } from "../observability/request-logger.js";
+import { type RequestObservation, createRequestObservation, requestObservationKey } from "../observability/request-observation.js";
+import type { RollingStats } from "../observability/rolling-stats.js";
+import type { RandomBytes } from "../observability/trace-context.js";
+
+/** The header that tags a request with the client's session id. */
+export const sessionIdHeader = "protogate-session-id";
+
+/** What a session id may look like (the same rule as `ChatRequest.session_id`). */
+const sessionIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Options of createObservabilityInterceptor. */
+export interface ObservabilityInterceptorOptions {
+  readonly metrics: GatewayMetrics;
+  /** Rolling 1/5/15-minute statistics (StatsService); fed with InferenceService requests. */
+  readonly stats?: RollingStats;
+  /** One log line per request; absent: no request log. */
+  readonly logger?: RequestLogger;
+  /** A monotonic clock in milliseconds (default `performance.now`). */
+  readonly now?: () => number;
+  /** Random bytes for span ids (default node:crypto). */
+  readonly randomBytes?: RandomBytes;
+}
+
+/**
+ * The gateway's metrics, session tracking, statistics and request log in
+ * one interceptor. Put it first in the interceptor list: being outermost,
+ * it sees every outcome, validation failures included.
+ *
+ * For each RPC it counts the request in flight, reads the session id
+ * (`protogate-session-id`; a non-empty `ChatRequest.session_id` wins, see
+ * docs/operations.md) and the client's `traceparent`, and puts a
+ * RequestObservation in the context values for the services to fill in.
+ * When the RPC ends — for a server stream, when the response stream ends,
+ * fails or is abandoned — it records `protogate_requests_total` and the
+ * duration histograms, the rolling statistics and the session, and writes
+ * one log line. An invalid session header is `invalid_argument`.
+ *
+ * @example
+ * connectNodeAdapter({ routes, interceptors: [createObservabilityInterceptor({ metrics, stats, logger }), createValidateInterceptor()] });
+ */
+export function createObservabilityInterceptor(options: ObservabilityInterceptorOptions): Interceptor {
+  const now = options.now ?? (() => performance.now());
+  const randomBytes: RandomBytes = options.randomBytes ?? ((size) => nodeRandomBytes(size));
+  const { metrics } = options;
+
+  return (next) => async (req) => {
+    const service = req.service.typeName;
+    const method = req.method.name;
+    const stopInFlight = metrics.startRequest({ service, method });
+    const sessionHeader = req.header.get(sessionIdHeader);
+    const observation = createRequestObservation({
+      now,
+      randomBytes,
+      traceparent: req.header.get("traceparent"),
+      tracestate: req.header.get("tracestate"),
+      sessionId: sessionHeader !== null && sessionIdPattern.test(sessionHeader) ? sessionHeader : undefined,
+      onFirstToken: (ttftMs, current) => metrics.observeFirstToken({ model: current.model, backend: current.backend, ttftMs }),
+      onTokenGap: (gapMs, current) => metrics.observeInterTokenLatency({ model: current.model, backend: current.backend, gapMs }),
+      onToolCall: (status, current) => {
+        if (status !== ArgumentsStatus.VALID_JSON_OBJECT) metrics.recordToolCallParseFailure({ model: current.model, status });
+      },
+    });
+    req.contextValues.set(requestObservationKey, observation);
+    // The model as a label even when the request fails validation before any service sees it.
+    const noteModel = (message: unknown) => {
+      const model = (message as { model?: unknown }).model;
+      if (observation.model === undefined && typeof model === "string" && model !== "") observation.model = model;
+    };
+    if (req.stream) req = { ...req, message: peek(req.message, noteModel) };
+    else noteModel(req.message);
+
+    let finished = false;
+    const finish = (error: unknown) => {
+      if (finished) return;
+      finished = true;
+      req.signal.removeEventListener("abort", onAbort);
+      stopInFlight();
+      record(service, method, observation, error);
+    };
+    // A backstop: connect aborts the handler signal when a call ends, also one whose stream was never read.
+    const onAbort = () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled));
+    req.signal.addEventListener("abort", onAbort, { once: true });
+
+    try {
+      if (sessionHeader !== null && !sessionIdPattern.test(sessionHeader)) {
+        throw new ConnectError(`the ${sessionIdHeader} header must match ${sessionIdPattern.source}`, Code.InvalidArgument);
+      }
+      const res = await next(req);
+      if (!res.stream) {
+        finish(undefined);
+        return res;
+      }
+      return { ...res, message: observeStream(res.message, finish) };
+    } catch (error) {
+      finish(error);
+      throw error;
+    }
+  };
+
+  function record(service: string, method: string, observation: RequestObservation, error: unknown): void {
+    const durationMs = now() - observation.startedAt;
+    const code = error === undefined ? "ok" : ConnectError.from(error).code;
+    const upstreamMs = observation.attempts > 0 ? observation.upstreamMs : undefined;
+    metrics.recordRequest({
+      service,
+      method,
+      model: observation.model,
+      backend: observation.backend,
+      code,
+      durationMs,
+      upstreamMs,
+      tokensIn: observation.tokensIn,
+      tokensOut: observation.tokensOut,
+    });
+    if (error instanceof ConnectError && error.code === Code.InvalidArgument && error.findDetails(ViolationsSchema).length > 0) {
+      metrics.recordRequestViolation({ service, method });
+    }
+    const inference = service === InferenceService.typeName;
+    if (inference) {
+      options.stats?.record({
+        model: observation.model,
+        backend: observation.backend,
+        code,
+        latencyMs: durationMs,
+        ttftMs: observation.ttftMs,
+        sessionId: observation.sessionId,
+      });
+    } else if (observation.sessionId !== undefined) {
+      options.stats?.sessions.record({ sessionId: observation.sessionId, model: undefined, ok: code === "ok", code });
+    }
+    // Health probes would drown the log: only their failures are written.
+    if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
+    options.logger.logRequest({
+      requestId: randomUUID(),
+      sessionId: observation.sessionId,
+      traceId: observation.trace.traceId,
+      service,
+      method,
+      model: observation.model,
+      backend: observation.backend,
+      code,
+      durationMs,
+      upstreamMs,
+      ttftMs: observation.ttftMs,
+      tokensIn: observation.tokensIn,
+      tokensOut: observation.tokensOut,
+      retries: observation.retries,
+      fallbackFrom: observation.fallbackFrom[0],
+      ...(error === undefined ? {} : { error }),
+    });
+  }
+}
+
+/** Passes a request stream through, showing each message to `see` first. */
+async function* peek<T>(messages: AsyncIterable<T>, see: (message: T) => void): AsyncIterable<T> {
+  for await (const message of messages) {
+    see(message);
+    yield message;
+  }
+}
+
+/**
+ * Passes a response stream through and calls `finish` once when it ends:
+ * with undefined after the last message, with the error when it fails, or
+ * with `canceled` when the reader stops early (the client went away).
+ */
+function observeStream<T>(messages: AsyncIterable<T>, finish: (error: unknown) => void): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = messages[Symbol.asyncIterator]();
+      return {
+        async next() {
+          try {
+            const result = await inner.next();
+            if (result.done === true) finish(undefined);
+            return result;
+          } catch (error) {
+            finish(error);
+            throw error;
+          }
+        },
+        async return(value?: unknown) {
+          finish(new ConnectError("the client stopped reading the stream", Code.Canceled));
+          return (await inner.return?.(value)) ?? { done: true, value: undefined };
+        },
+        async throw(error?: unknown) {
+          finish(error);
+          if (inner.throw !== undefined) return inner.throw(error);
+          throw error;
+        },
+      };
+    },
+  };
+}

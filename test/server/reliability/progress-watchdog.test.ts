@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { createProgressWatchdog } from "../../../server/reliability/progress-watchdog.js";
+
+/** Resolves with the signal's reason when it aborts. */
+function aborted(signal: AbortSignal): Promise<unknown> {
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(signal.reason), { once: true }));
+}
+
+const reasons = { firstEventReason: () => "first-event", idleReason: () => "idle" };
+
+describe("createProgressWatchdog", () => {
+  it("fires the first-event reason when no event comes in time", async () => {
+    const watchdog = createProgressWatchdog(new AbortController().signal, { firstEventMs: 30, idleMs: 1000, ...reasons });
+    expect(await aborted(watchdog.signal)).toBe("first-event");
+    watchdog.dispose();
+  });
+
+  it("switches to the idle limit after the first event and re-arms on progress", async () => {
+    const watchdog = createProgressWatchdog(new AbortController().signal, { firstEventMs: 1000, idleMs: 60, ...reasons });
+    watchdog.progress();
+    // Progress every 20 ms keeps a 60 ms idle limit from firing.
+    for (let index = 0; index < 5; index++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      watchdog.progress();
+    }
+    expect(watchdog.signal.aborted).toBe(false);
+    expect(await aborted(watchdog.signal)).toBe("idle");
+    watchdog.dispose();
+  });
+
+  it("follows the parent's abort, with the parent's reason", async () => {
+    const parent = new AbortController();
+    const watchdog = createProgressWatchdog(parent.signal, { firstEventMs: 10_000, idleMs: 10_000, ...reasons });
+    parent.abort("client went away");
+    expect(watchdog.signal.reason).toBe("client went away");
+    watchdog.dispose();
+  });
+
+  it("never fires after dispose", async () => {
+    const watchdog = createProgressWatchdog(new AbortController().signal, { firstEventMs: 10, idleMs: 10, ...reasons });
+    watchdog.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(watchdog.signal.aborted).toBe(false);
+  });
+});
