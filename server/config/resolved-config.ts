@@ -256,6 +256,10 @@ export function resolveConfig(
     if (backend.apiKeyEnv !== "" && apiKey === undefined) {
       throw new ConfigError(`backend "${backend.id}": environment variable ${backend.apiKeyEnv} is not set`);
     }
+    // An empty token would be sent as a bare "Bearer " header: refuse it at start-up instead.
+    if (backend.apiKeyEnv !== "" && apiKey?.trim() === "") {
+      throw new ConfigError(`backend "${backend.id}": environment variable ${backend.apiKeyEnv} is empty`);
+    }
     return {
       id: backend.id,
       kind,

@@ -110,6 +110,13 @@ describe("resolveConfig", () => {
     );
   });
 
+  it("fails when the named environment variable is empty", () => {
+    const config = file({ backends: [{ id: "a", kind: BackendKind.OPENAI, url: "http://a", apiKeyEnv: "A_TOKEN" }] });
+    expect(() => resolveConfig(config, noArgs, { A_TOKEN: " " })).toThrow(
+      new ConfigError('backend "a": environment variable A_TOKEN is empty'),
+    );
+  });
+
   it("fails for a backend without a kind", () => {
     const config = file({ backends: [{ id: "a", url: "http://a" }] });
     expect(() => resolveConfig(config, noArgs, {})).toThrow(new ConfigError('backend "a": kind is required'));
