@@ -134,8 +134,9 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
         abortInFlight();
         await waitForIdle(abortGraceMs);
       }
-      for (const socket of sockets) socket.destroy();
+      // Sessions first: destroying one writes GOAWAY through its socket.
       for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
       http1.close();
       http2.close();
       await netClosed;
@@ -153,12 +154,31 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
  * JS stream makes Node wrap it and read through JavaScript instead.
  */
 function replayingStream(socket: Socket, alreadyRead: Buffer): Duplex {
+  /**
+   * Writes handed to the socket and not yet acknowledged. Node's HTTP/2
+   * wrapper allows one write at a time and asserts (crashing the process)
+   * if a new one starts while the last never finished, so when the socket
+   * closes every pending write is finished with an error.
+   */
+  const pendingWrites = new Set<(error?: Error | null) => void>();
   const stream = new Duplex({
     read() {
       socket.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      socket.write(chunk, callback);
+      if (socket.destroyed) {
+        callback(new Error("socket closed"));
+        return;
+      }
+      let done = false;
+      const finish = (error?: Error | null) => {
+        if (done) return;
+        done = true;
+        pendingWrites.delete(finish);
+        callback(error);
+      };
+      pendingWrites.add(finish);
+      socket.write(chunk, finish);
     },
     final(callback) {
       socket.end(callback);
@@ -173,7 +193,10 @@ function replayingStream(socket: Socket, alreadyRead: Buffer): Duplex {
     if (!stream.push(chunk)) socket.pause();
   });
   socket.once("end", () => stream.push(null));
-  socket.once("close", () => stream.destroy());
+  socket.once("close", () => {
+    for (const finish of [...pendingWrites]) finish(new Error("socket closed"));
+    stream.destroy();
+  });
   socket.once("error", (error) => stream.destroy(error));
   return stream;
 }
