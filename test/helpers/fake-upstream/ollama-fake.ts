@@ -5,17 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { STATUS_CODES } from "node:http";
-import type { ServerResponse } from "node:http";
-import {
-  DEFAULT_CONTENT,
-  DEFAULT_REPLY,
-  isJsonObject,
-  sendBody,
-  splitFragments,
-  startFakeServer,
-  writeChunk,
-} from "./recorded-request.js";
-import type { ChatScript, FakeExchange, FakeServer, FakeToolCall, FakeUpstreamBase, ReplyScript } from "./recorded-request.js";
+import { fakeSurface, isJsonObject, playChatScript, sendBody, startFakeServer } from "./fake-server.js";
+import type { FakeExchange, FakeServer } from "./fake-server.js";
+import { DEFAULT_REPLY, fragmentReply } from "./recorded-request.js";
+import type { FakeToolCall, FakeUpstreamBase, FragmentedReply, ReplyScript } from "./recorded-request.js";
 
 /** One model the fake Ollama has "on disk". */
 export interface OllamaFakeModel {
@@ -110,28 +103,12 @@ export async function createOllamaFake(options: OllamaFakeOptions = {}): Promise
     }
   });
 
-  return {
-    get url() {
-      return server.url;
-    },
-    get requests() {
-      return server.requests;
-    },
-    get abortedRequests() {
-      return server.abortedRequests;
-    },
-    get connectionCount() {
-      return server.connectionCount;
-    },
+  return fakeSurface(server, {
     get loadedModels() {
       return [...loaded];
     },
-    waitForAbort: () => server.waitForAbort(),
-    waitForRequest: (index: number) => server.waitForRequest(index),
-    enqueue: (script: ChatScript) => server.enqueue(script),
-    close: () => server.close(),
     setLoaded,
-  };
+  });
 }
 
 const JSON_HEADERS: Record<string, string> = { "Content-Type": "application/json; charset=utf-8" };
@@ -182,97 +159,34 @@ async function answerChat(exchange: FakeExchange, server: FakeServer, registry: 
     return;
   }
   registry.setLoaded(model.name, !isZeroKeepAlive(body["keep_alive"]));
-  const script = server.nextScript() ?? DEFAULT_REPLY;
-  const stream = body["stream"] !== false;
-
-  switch (script.kind) {
-    case "reply":
-      if (!stream) {
-        sendBody(res, 200, JSON_HEADERS, finalObject(requested, script));
-        return;
-      }
-      if (await sendLines(res, streamLines(requested, script))) {
-        await writeChunk(res, `${finalLine(requested, script)}\n`);
-      }
-      res.end();
-      return;
-    case "http-error":
-      sendBody(
-        res,
-        script.status,
-        { ...JSON_HEADERS, ...script.headers },
-        script.body ?? goJson({ error: defaultErrorMessage(script.status, requested) }),
-      );
-      return;
-    case "midstream-error":
-      if (!stream) {
-        sendBody(res, 500, JSON_HEADERS, goJson({ error: script.message }));
-        return;
-      }
-      if (await sendLines(res, streamLines(requested, partialReply(script.content)).slice(0, script.afterChunks))) {
-        // Ollama's streamResponse: json.NewEncoder(w).Encode(gin.H{"error": …}), then stop.
-        await writeChunk(res, `${goJson({ error: script.message })}\n`);
-      }
-      res.end();
-      return;
-    case "drop":
-      if (stream) {
-        await sendLines(res, streamLines(requested, partialReply(script.content)).slice(0, script.afterChunks));
-      }
-      watch.dropConnection();
-      return;
-    case "hang":
-      if (stream) {
-        await sendLines(res, streamLines(requested, partialReply(script.content)).slice(0, script.afterChunks ?? 0));
-      }
-      return; // never finishes; the client going away is counted as an abort
-    case "raw":
-      sendBody(res, script.status, script.headers, script.body);
-      return;
-  }
+  await playChatScript(res, watch, server.nextScript() ?? DEFAULT_REPLY, {
+    stream: body["stream"] !== false,
+    jsonHeaders: JSON_HEADERS,
+    streamHeaders: NDJSON_HEADERS,
+    replyBody: (reply) => finalObject(requested, reply),
+    replyChunks: (reply) => streamLines(requested, reply).map((line) => `${line}\n`),
+    replyEnd: (reply) => `${finalLine(requested, reply)}\n`,
+    errorBody: (status, message = defaultErrorMessage(status, requested)) => goJson({ error: message }),
+    // Ollama's streamResponse: json.NewEncoder(w).Encode(gin.H{"error": …}), then stop.
+    midstreamError: (message) => `${goJson({ error: message })}\n`,
+  });
 }
 
-/** Send the NDJSON headers (at once) and each line; `false` if the client went away. */
-async function sendLines(res: ServerResponse, lines: readonly string[]): Promise<boolean> {
-  res.writeHead(200, NDJSON_HEADERS);
-  res.flushHeaders();
-  for (const line of lines) {
-    if (!(await writeChunk(res, `${line}\n`))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function partialReply(content: string | undefined): ReplyScript {
-  return { kind: "reply", content: content ?? DEFAULT_CONTENT };
-}
-
-/** A reply cut into what Ollama streams. */
-interface ReplyPlan {
-  readonly thinking: readonly string[];
-  readonly content: readonly string[];
-  readonly toolCalls: ReadonlyArray<{ call: FakeToolCall; index: number }>;
+/** A reply cut into what Ollama streams: whole tool calls, one line each. */
+interface ReplyPlan extends FragmentedReply {
   readonly doneReason: string;
-  readonly promptTokens: number;
   readonly evalTokens: number;
 }
 
 function planReply(reply: ReplyScript): ReplyPlan {
-  const size = reply.fragmentSize ?? 4;
-  const toolCalls = reply.toolCalls ?? [];
-  const contentText =
-    reply.content ?? (reply.reasoning === undefined && toolCalls.length === 0 ? DEFAULT_CONTENT : "");
-  const thinking = splitFragments(reply.reasoning ?? "", size);
-  const content = splitFragments(contentText, size);
+  const fragments = fragmentReply(reply);
   const finish = reply.finishReason;
   return {
-    thinking,
-    content,
-    toolCalls: toolCalls.map((call, position) => ({ call, index: call.index ?? position })),
+    ...fragments,
     doneReason: finish === undefined || finish === "tool_calls" ? "stop" : finish,
-    promptTokens: reply.usage?.prompt ?? 10,
-    evalTokens: reply.usage?.completion ?? Math.max(1, thinking.length + content.length + toolCalls.length),
+    evalTokens:
+      reply.usage?.completion ??
+      Math.max(1, fragments.reasoning.length + fragments.content.length + fragments.toolCalls.length),
   };
 }
 
@@ -282,7 +196,7 @@ function streamLines(model: string, reply: ReplyScript): string[] {
   const line = (message: Record<string, unknown>): string =>
     goJson({ model, created_at: goTimeNow(), message, done: false });
   return [
-    ...plan.thinking.map((fragment) => line({ role: "assistant", content: "", thinking: fragment })),
+    ...plan.reasoning.map((fragment) => line({ role: "assistant", content: "", thinking: fragment })),
     ...plan.content.map((fragment) => line({ role: "assistant", content: fragment })),
     ...plan.toolCalls.map(({ call, index }) =>
       line({ role: "assistant", content: "", tool_calls: [toolCallValue(call, index)] }),
@@ -307,8 +221,8 @@ function finalLine(model: string, reply: ReplyScript): string {
 function finalObject(model: string, reply: ReplyScript): string {
   const plan = planReply(reply);
   const message: Record<string, unknown> = { role: "assistant", content: plan.content.join("") };
-  if (plan.thinking.length > 0) {
-    message["thinking"] = plan.thinking.join("");
+  if (plan.reasoning.length > 0) {
+    message["thinking"] = plan.reasoning.join("");
   }
   if (plan.toolCalls.length > 0) {
     message["tool_calls"] = plan.toolCalls.map(({ call, index }) => toolCallValue(call, index));

@@ -6,24 +6,10 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
-import type { ServerResponse } from "node:http";
-import {
-  DEFAULT_CONTENT,
-  DEFAULT_REPLY,
-  isJsonObject,
-  sendBody,
-  splitFragments,
-  startFakeServer,
-  writeChunk,
-} from "./recorded-request.js";
-import type {
-  ChatScript,
-  FakeExchange,
-  FakeServer,
-  FakeToolCall,
-  FakeUpstreamBase,
-  ReplyScript,
-} from "./recorded-request.js";
+import { fakeSurface, isJsonObject, playChatScript, sendBody, startFakeServer } from "./fake-server.js";
+import type { FakeExchange, FakeServer } from "./fake-server.js";
+import { DEFAULT_REPLY, fragmentReply } from "./recorded-request.js";
+import type { FakeToolCall, FakeUpstreamBase, FragmentedReply, ReplyScript } from "./recorded-request.js";
 
 /** Which OpenAI-compatible server the fake imitates. */
 export type OpenAiFlavour = "llamacpp" | "vllm";
@@ -121,29 +107,13 @@ export async function createOpenAiFake(options: OpenAiFakeOptions): Promise<Open
     return sendBody(res, 404, wire.jsonHeaders, '{"detail":"Not Found"}');
   });
 
-  return {
+  return fakeSurface(server, {
     flavour,
     models,
-    get url() {
-      return server.url;
-    },
-    get requests() {
-      return server.requests;
-    },
-    get abortedRequests() {
-      return server.abortedRequests;
-    },
-    get connectionCount() {
-      return server.connectionCount;
-    },
-    waitForAbort: () => server.waitForAbort(),
-    waitForRequest: (index: number) => server.waitForRequest(index),
-    enqueue: (script: ChatScript) => server.enqueue(script),
-    close: () => server.close(),
     setLoading(value: boolean) {
       loading = value;
     },
-  };
+  });
 }
 
 /**
@@ -225,7 +195,6 @@ async function answerChat(
     sendBody(res, 404, wire.jsonHeaders, errorBody("vllm", 404, `The model \`${requestedModel}\` does not exist.`));
     return;
   }
-  const script = server.nextScript() ?? DEFAULT_REPLY;
   const stream = body["stream"] === true;
   const streamOptions = body["stream_options"];
   const ctx: ChatContext = {
@@ -235,103 +204,36 @@ async function answerChat(
     model: requestedModel ?? state.models[0] ?? "",
     includeUsage: stream && isJsonObject(streamOptions) && streamOptions["include_usage"] === true,
   };
-
-  switch (script.kind) {
-    case "reply":
-      if (!stream) {
-        sendBody(res, 200, wire.jsonHeaders, completionBody(ctx, script));
-        return;
-      }
-      await sendEvents(res, wire, streamEvents(ctx, script));
-      await writeChunk(res, "data: [DONE]\n\n");
-      res.end();
-      return;
-    case "http-error":
-      sendBody(
-        res,
-        script.status,
-        { ...wire.jsonHeaders, ...script.headers },
-        script.body ?? errorBody(wire.flavour, script.status, defaultErrorMessage(wire.flavour, script.status, ctx.model)),
-      );
-      return;
-    case "midstream-error": {
-      if (!stream) {
-        sendBody(res, 500, wire.jsonHeaders, errorBody(wire.flavour, 500, script.message));
-        return;
-      }
-      const partial = partialReply(script.content);
-      const sent = await sendEvents(res, wire, streamEvents(ctx, partial).slice(0, script.afterChunks));
-      if (sent) {
-        await writeChunk(res, midstreamErrorEvent(wire.flavour, script.message));
-      }
-      res.end();
-      return;
-    }
-    case "drop":
-      if (stream) {
-        await sendEvents(res, wire, streamEvents(ctx, partialReply(script.content)).slice(0, script.afterChunks));
-      }
-      watch.dropConnection();
-      return;
-    case "hang":
-      if (stream) {
-        await sendEvents(res, wire, streamEvents(ctx, partialReply(script.content)).slice(0, script.afterChunks ?? 0));
-      }
-      return; // never finishes; the client going away is counted as an abort
-    case "raw":
-      sendBody(res, script.status, script.headers, script.body);
-      return;
-  }
-}
-
-/** Send the SSE headers (at once) and then each event; `false` if the client went away. */
-async function sendEvents(res: ServerResponse, wire: Wire, events: readonly string[]): Promise<boolean> {
-  res.writeHead(200, wire.sseHeaders);
-  res.flushHeaders();
-  for (const event of events) {
-    if (!(await writeChunk(res, event))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function partialReply(content: string | undefined): ReplyScript {
-  return { kind: "reply", content: content ?? DEFAULT_CONTENT };
+  await playChatScript(res, watch, server.nextScript() ?? DEFAULT_REPLY, {
+    stream,
+    jsonHeaders: wire.jsonHeaders,
+    streamHeaders: wire.sseHeaders,
+    replyBody: (reply) => completionBody(ctx, reply),
+    replyChunks: (reply) => streamEvents(ctx, reply),
+    replyEnd: () => "data: [DONE]\n\n",
+    errorBody: (status, message = defaultErrorMessage(wire.flavour, status, ctx.model)) =>
+      errorBody(wire.flavour, status, message),
+    midstreamError: (message) => midstreamErrorEvent(wire.flavour, message),
+  });
 }
 
 /** The delta sequence of a reply, independent of the flavour's chunk envelope. */
-interface ReplyPlan {
+interface ReplyPlan extends FragmentedReply {
   readonly reasoningField: "reasoning_content" | "reasoning";
-  readonly reasoning: readonly string[];
-  readonly content: readonly string[];
-  readonly toolCalls: ReadonlyArray<{ call: FakeToolCall; index: number; fragments: readonly string[] }>;
   readonly finishReason: string;
-  readonly promptTokens: number;
   readonly completionTokens: number;
 }
 
 function planReply(reply: ReplyScript): ReplyPlan {
-  const size = reply.fragmentSize ?? 4;
-  const toolCalls = reply.toolCalls ?? [];
-  const contentText =
-    reply.content ?? (reply.reasoning === undefined && toolCalls.length === 0 ? DEFAULT_CONTENT : "");
-  const reasoning = splitFragments(reply.reasoning ?? "", size);
-  const content = splitFragments(contentText, size);
-  const plannedCalls = toolCalls.map((call, position) => ({
-    call,
-    index: call.index ?? position,
-    fragments: splitFragments(call.argumentsText, size),
-  }));
+  const fragments = fragmentReply(reply);
   const fragmentCount =
-    reasoning.length + content.length + plannedCalls.reduce((sum, planned) => sum + planned.fragments.length, 0);
+    fragments.reasoning.length +
+    fragments.content.length +
+    fragments.toolCalls.reduce((sum, planned) => sum + planned.fragments.length, 0);
   return {
+    ...fragments,
     reasoningField: reply.reasoningField ?? "reasoning_content",
-    reasoning,
-    content,
-    toolCalls: plannedCalls,
-    finishReason: reply.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop"),
-    promptTokens: reply.usage?.prompt ?? 10,
+    finishReason: reply.finishReason ?? (fragments.toolCalls.length > 0 ? "tool_calls" : "stop"),
     completionTokens: reply.usage?.completion ?? Math.max(1, fragmentCount),
   };
 }

@@ -1,15 +1,8 @@
 /**
- * The vocabulary both fake upstreams share: what a test scripts (`ChatScript`),
- * what a fake records (`RecordedRequest`), the surface every fake exposes
- * (`FakeUpstreamBase`) and the small HTTP/1.1 harness that records requests,
- * counts connections, queues scripts and notices clients that go away.
- *
- * The harness lives here rather than in a file of its own because this folder's
- * file list is fixed; it is the part of "recording a request" that owns sockets.
+ * The vocabulary both fake upstreams share: what a test scripts (`ChatScript`), what a fake
+ * records (`RecordedRequest`), the surface every fake exposes (`FakeUpstreamBase`) and how a
+ * scripted reply is cut into stream fragments. The HTTP harness is in fake-server.ts.
  */
-import { createServer } from "node:http";
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 
 /** One HTTP request exactly as a fake received it. */
 export interface RecordedRequest {
@@ -171,182 +164,6 @@ export const DEFAULT_REPLY: ReplyScript = { kind: "reply", content: "Hello from 
 /** The content partial replies use when a script names none. */
 export const DEFAULT_CONTENT = "Hello from fake";
 
-/** How a fake's router sees one request. */
-export interface FakeExchange {
-  /** The recorded request (already in `requests`). */
-  readonly request: RecordedRequest;
-  /** Path without the query string, for routing. */
-  readonly pathname: string;
-  /** Node's request object. */
-  readonly req: IncomingMessage;
-  /** Node's response object. */
-  readonly res: ServerResponse;
-}
-
-/** Handle on one chat response the harness watches for client aborts. */
-export interface ChatResponseWatch {
-  /** Destroy the connection on purpose (a scripted drop); this is not counted as a client abort. */
-  dropConnection(): void;
-}
-
-/** The harness a fake is built on: one listening HTTP/1.1 server plus the shared bookkeeping. */
-export interface FakeServer extends FakeUpstreamBase {
-  /** Take the next queued script, if any. */
-  nextScript(): ChatScript | undefined;
-  /** Count this response as a chat response: its client going away early counts as an abort. */
-  watchChat(res: ServerResponse): ChatResponseWatch;
-}
-
-/** Routes one request; the harness answers 500 if it throws before sending headers. */
-export type FakeRouter = (exchange: FakeExchange) => Promise<void> | void;
-
-/**
- * Start an HTTP/1.1 server on 127.0.0.1, port 0, that records every request and hands it to
- * `route`.
- *
- * @example
- * const server = await startFakeServer(({ res }) => { res.end("ok"); });
- * await fetch(`${server.url}/`);
- * await server.close();
- */
-export async function startFakeServer(route: FakeRouter): Promise<FakeServer> {
-  const requests: RecordedRequest[] = [];
-  const scripts: ChatScript[] = [];
-  const sockets = new Set<Socket>();
-  const abortWaiters: Array<() => void> = [];
-  const requestWaiters: Array<{ index: number; resolve: (request: RecordedRequest) => void }> = [];
-  let unawaitedAborts = 0;
-  let abortedRequests = 0;
-  let connectionCount = 0;
-  let closing = false;
-
-  const recordAbort = (): void => {
-    abortedRequests += 1;
-    const waiter = abortWaiters.shift();
-    if (waiter === undefined) {
-      unawaitedAborts += 1;
-    } else {
-      waiter();
-    }
-  };
-
-  const httpServer = createServer((req, res) => {
-    void receive(req, res);
-  });
-  httpServer.on("connection", (socket: Socket) => {
-    connectionCount += 1;
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-
-  const receive = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const receivedAt = performance.now();
-    const chunks: Buffer[] = [];
-    try {
-      for await (const chunk of req) {
-        chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-      }
-    } catch {
-      return; // the client went away while sending; nothing to answer
-    }
-    const bodyText = Buffer.concat(chunks).toString("utf8");
-    const target = req.url ?? "/";
-    const request: RecordedRequest = {
-      method: req.method ?? "GET",
-      path: target,
-      headers: copyHeaders(req.headers),
-      bodyText,
-      body: parseJson(bodyText),
-      receivedAt,
-    };
-    requests.push(request);
-    for (const waiter of requestWaiters.filter((candidate) => candidate.index < requests.length)) {
-      requestWaiters.splice(requestWaiters.indexOf(waiter), 1);
-      waiter.resolve(requests[waiter.index] ?? request);
-    }
-    const queryStart = target.indexOf("?");
-    const pathname = queryStart === -1 ? target : target.slice(0, queryStart);
-    try {
-      await route({ request, pathname, req, res });
-    } catch (error) {
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader("Content-Type", "text/plain");
-        res.end(`fake upstream failed: ${String(error)}`);
-      } else {
-        res.destroy();
-      }
-    }
-  };
-
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(0, "127.0.0.1", () => {
-      httpServer.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = httpServer.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-
-  return {
-    get url() {
-      return url;
-    },
-    get requests() {
-      return requests;
-    },
-    get abortedRequests() {
-      return abortedRequests;
-    },
-    get connectionCount() {
-      return connectionCount;
-    },
-    waitForAbort() {
-      if (unawaitedAborts > 0) {
-        unawaitedAborts -= 1;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => abortWaiters.push(resolve));
-    },
-    waitForRequest(index) {
-      const recorded = requests[index];
-      if (recorded !== undefined) {
-        return Promise.resolve(recorded);
-      }
-      return new Promise<RecordedRequest>((resolve) => requestWaiters.push({ index, resolve }));
-    },
-    enqueue(script) {
-      scripts.push(script);
-    },
-    nextScript() {
-      return scripts.shift();
-    },
-    watchChat(res) {
-      let droppedOnPurpose = false;
-      res.on("close", () => {
-        if (!res.writableFinished && !droppedOnPurpose && !closing) {
-          recordAbort();
-        }
-      });
-      return {
-        dropConnection() {
-          droppedOnPurpose = true;
-          res.socket?.destroy();
-          res.destroy();
-        },
-      };
-    },
-    async close() {
-      closing = true;
-      for (const socket of sockets) {
-        socket.destroy();
-      }
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
-    },
-  };
-}
-
 /**
  * Split `text` into fragments of `size` UTF-16 code units, never splitting a surrogate pair
  * (a fragment that would end on a high surrogate takes its low surrogate too).
@@ -370,55 +187,37 @@ export function splitFragments(text: string, size: number): string[] {
   return fragments;
 }
 
+/** A reply cut into fragments, the same way by every fake; each wire adds its own finish reason and counts. */
+export interface FragmentedReply {
+  /** Reasoning ("thinking") fragments. */
+  readonly reasoning: readonly string[];
+  /** Content fragments (the default content when the reply has neither reasoning nor tool calls). */
+  readonly content: readonly string[];
+  /** Tool calls with their wire index and their argument text's fragments. */
+  readonly toolCalls: ReadonlyArray<{ readonly call: FakeToolCall; readonly index: number; readonly fragments: readonly string[] }>;
+  /** Prompt tokens to report. */
+  readonly promptTokens: number;
+}
+
 /**
- * Write one piece of a streamed body and wait until Node has handed it to the socket, so that a
- * following drop or hang happens after the bytes left. Resolves `false` if the connection is gone.
+ * Apply `ReplyScript`'s wire-independent defaults and cut its texts into fragments.
+ *
+ * @example
+ * fragmentReply({ kind: "reply" }).content; // ["Hell", "o fr", "om f", "ake"]
  */
-export function writeChunk(res: ServerResponse, chunk: string): Promise<boolean> {
-  if (res.destroyed || res.writableEnded) {
-    return Promise.resolve(false);
-  }
-  return new Promise<boolean>((resolve) => {
-    res.write(chunk, (error) => resolve(error === undefined || error === null));
-  });
-}
-
-/** Send a complete body with an explicit `Content-Length`, as the real servers do for JSON. */
-export function sendBody(
-  res: ServerResponse,
-  status: number,
-  headers: Record<string, string>,
-  body: string | Uint8Array,
-): void {
-  const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) {
-    res.setHeader(name, value);
-  }
-  res.setHeader("Content-Length", String(bytes.byteLength));
-  res.end(bytes);
-}
-
-/** Narrow an unknown JSON value to a plain object. */
-export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function parseJson(text: string): unknown {
-  if (text.length === 0) {
-    return undefined;
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function copyHeaders(headers: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
-  const copy: Record<string, string | string[] | undefined> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    copy[name] = value;
-  }
-  return copy;
+export function fragmentReply(reply: ReplyScript): FragmentedReply {
+  const size = reply.fragmentSize ?? 4;
+  const toolCalls = reply.toolCalls ?? [];
+  const contentText =
+    reply.content ?? (reply.reasoning === undefined && toolCalls.length === 0 ? DEFAULT_CONTENT : "");
+  return {
+    reasoning: splitFragments(reply.reasoning ?? "", size),
+    content: splitFragments(contentText, size),
+    toolCalls: toolCalls.map((call, position) => ({
+      call,
+      index: call.index ?? position,
+      fragments: splitFragments(call.argumentsText, size),
+    })),
+    promptTokens: reply.usage?.prompt ?? 10,
+  };
 }
