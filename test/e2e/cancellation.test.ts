@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
 import { Code, ConnectError, createProtogateClient, type ProtogateClient, type ProtogateProtocol, Role } from "../../sdk/index.js";
 import { collectUntilError, connectErrorOf } from "../helpers/async-outcomes.js";
-import { createOllamaFake, createOpenAiFake, type FakeUpstreamBase } from "../helpers/fake-upstream/index.js";
-import { startTestGateway } from "../helpers/start-test-gateway.js";
+import { createOpenAiFake, type FakeUpstreamBase } from "../helpers/fake-upstream/index.js";
+import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway, startTestGateway } from "../helpers/start-test-gateway.js";
 
 /** `oneContentChunk`: stream events up to the first content (llama.cpp sends a role-only chunk first). */
 const backends = [
@@ -15,24 +15,18 @@ const protocols: readonly ProtogateProtocol[] = ["connect", "grpc"];
 describe("cancellation and deadlines reach the upstream", () => {
   const fakes = new Map<string, FakeUpstreamBase>();
   const clients = new Map<ProtogateProtocol, ProtogateClient>();
+  let setup: LlamaAndOllamaGateway;
   let gateway: RunningGateway;
 
   beforeAll(async () => {
-    fakes.set("qwen.gguf", await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] }));
-    fakes.set("llama3.2:1b", await createOllamaFake({ models: [{ name: "llama3.2:1b" }] }));
-    gateway = await startTestGateway({
-      backends: [
-        { id: "llamacpp", kind: "openai", url: fakeFor("qwen.gguf").url },
-        { id: "ollama", kind: "ollama", url: fakeFor("llama3.2:1b").url },
-      ],
-    });
+    setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b" }] });
+    gateway = setup.gateway;
+    fakes.set("qwen.gguf", setup.llama);
+    fakes.set("llama3.2:1b", setup.ollama);
     for (const protocol of protocols) clients.set(protocol, createProtogateClient({ baseUrl: gateway.url, protocol }));
   });
 
-  afterAll(async () => {
-    await gateway.close();
-    await Promise.all([...fakes.values()].map((fake) => fake.close()));
-  });
+  afterAll(() => setup.close());
 
   function fakeFor(model: string): FakeUpstreamBase {
     const fake = fakes.get(model);

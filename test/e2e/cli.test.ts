@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
-import { createOllamaFake, createOpenAiFake, type OllamaFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import type { OpenAiFake } from "../helpers/fake-upstream/index.js";
 import { runProcess, startProcess } from "../helpers/run-process.js";
-import { startTestGateway } from "../helpers/start-test-gateway.js";
+import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway } from "../helpers/start-test-gateway.js";
 
 const toolArguments = String.raw`{"10":1,"2":1.0,"n":12345678901234567890,"s":"é😀\"\\n"}`;
 
@@ -16,27 +16,19 @@ function protogate(args: readonly string[]) {
 
 // Each test starts a Node process that compiles the CLI with tsx: seconds each on a busy machine.
 describe("the protogate CLI", { timeout: 60_000 }, () => {
+  let setup: LlamaAndOllamaGateway;
   let llama: OpenAiFake;
-  let ollama: OllamaFake;
   let gateway: RunningGateway;
   let scratch: string;
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), "protogate-cli-"));
-    llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
-    ollama = await createOllamaFake({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"], loaded: true }] });
-    gateway = await startTestGateway({
-      backends: [
-        { id: "llamacpp", kind: "openai", url: llama.url },
-        { id: "ollama", kind: "ollama", url: ollama.url },
-      ],
-    });
+    setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"], loaded: true }] });
+    ({ llama, gateway } = setup);
   });
 
   afterAll(async () => {
-    await gateway.close();
-    await llama.close();
-    await ollama.close();
+    await setup.close();
     rmSync(scratch, { recursive: true, force: true });
   });
 

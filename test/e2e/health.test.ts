@@ -4,31 +4,18 @@ import type { RunningGateway } from "../../server/gateway.js";
 import { Code, createProtogateClient, type ProtogateClient } from "../../sdk/index.js";
 import { connectErrorOf } from "../helpers/async-outcomes.js";
 import { createE2eClient, e2eTransports } from "../helpers/e2e-clients.js";
-import { createOllamaFake, createOpenAiFake, type OllamaFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
-import { startTestGateway } from "../helpers/start-test-gateway.js";
+import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway, startTestGateway } from "../helpers/start-test-gateway.js";
 
 describe("grpc.health.v1", () => {
   describe("Check with every backend ready", () => {
-    let llama: OpenAiFake;
-    let ollama: OllamaFake;
-    let gateway: RunningGateway;
+    let setup: LlamaAndOllamaGateway;
 
     beforeAll(async () => {
-      llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
-      ollama = await createOllamaFake({ models: [{ name: "llama3.2:1b" }] });
-      gateway = await startTestGateway({
-        backends: [
-          { id: "llamacpp", kind: "openai", url: llama.url },
-          { id: "ollama", kind: "ollama", url: ollama.url },
-        ],
-      });
+      setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b" }] });
     });
 
-    afterAll(async () => {
-      await gateway.close();
-      await llama.close();
-      await ollama.close();
-    });
+    afterAll(() => setup.close());
 
     describe.each(e2eTransports)("over $name", (transport) => {
       const serving = [
@@ -41,12 +28,12 @@ describe("grpc.health.v1", () => {
       ];
 
       it.each(serving)("reports %j as SERVING", async (service) => {
-        const response = await createE2eClient(gateway.url, transport).health.check({ service });
+        const response = await createE2eClient(setup.gateway.url, transport).health.check({ service });
         expect(response.status).toBe(ServingStatus.SERVING);
       });
 
       it.each(["protogate.v1.NoSuchService", "model/missing"])("answers %j with not_found", async (service) => {
-        const failure = await connectErrorOf(createE2eClient(gateway.url, transport).health.check({ service }));
+        const failure = await connectErrorOf(createE2eClient(setup.gateway.url, transport).health.check({ service }));
         expect([failure.code, failure.rawMessage]).toEqual([Code.NotFound, `unknown service "${service}"`]);
       });
     });

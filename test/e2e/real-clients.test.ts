@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelNotFoundDetailSchema } from "../../sdk/index.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import { type BufCurlSchema, bufCurl, writeBufCurlSchema } from "../helpers/buf-curl.js";
-import { createOllamaFake, createOpenAiFake, type OllamaFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import type { OllamaFake, OpenAiFake } from "../helpers/fake-upstream/index.js";
 import { refusedUrl } from "../helpers/refused-url.js";
 import { runProcess } from "../helpers/run-process.js";
-import { startTestGateway } from "../helpers/start-test-gateway.js";
+import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway, startTestGateway } from "../helpers/start-test-gateway.js";
 
 const toolArguments = String.raw`{"10":1,"2":1.0,"n":12345678901234567890,"s":"é😀\"\\n\u00e9\/"}`;
 const chatBody = JSON.stringify({ model: "qwen.gguf", messages: [{ role: "ROLE_USER", content: "hi" }] });
@@ -30,6 +30,7 @@ function parseMessages(stdout: string): unknown[] {
 }
 
 describe("real clients: buf curl and curl", () => {
+  let setup: LlamaAndOllamaGateway;
   let llama: OpenAiFake;
   let ollama: OllamaFake;
   let gateway: RunningGateway;
@@ -37,20 +38,12 @@ describe("real clients: buf curl and curl", () => {
 
   beforeAll(async () => {
     schema = writeBufCurlSchema();
-    llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
-    ollama = await createOllamaFake({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"] }] });
-    gateway = await startTestGateway({
-      backends: [
-        { id: "llamacpp", kind: "openai", url: llama.url },
-        { id: "ollama", kind: "ollama", url: ollama.url },
-      ],
-    });
+    setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"] }] });
+    ({ llama, ollama, gateway } = setup);
   });
 
   afterAll(async () => {
-    await gateway.close();
-    await llama.close();
-    await ollama.close();
+    await setup.close();
     schema.remove();
   });
 

@@ -1,28 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOllamaFake, createOpenAiFake, type OllamaFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
-import { startTestGateway } from "../helpers/start-test-gateway.js";
+import type { OllamaFake, OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway } from "../helpers/start-test-gateway.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import { createProtogateClient, Role, streamChat } from "../../sdk/index.js";
 
 describe("gateway smoke", () => {
+  let setup: LlamaAndOllamaGateway;
   let llama: OpenAiFake;
   let ollama: OllamaFake;
   let gateway: RunningGateway;
   beforeAll(async () => {
-    llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
-    ollama = await createOllamaFake({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"] }] });
-    gateway = await startTestGateway({
-      backends: [
-        { id: "llamacpp", kind: "openai", url: llama.url },
-        { id: "ollama", kind: "ollama", url: ollama.url },
-      ],
-    });
+    setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b", capabilities: ["completion", "tools"] }] });
+    ({ llama, ollama, gateway } = setup);
   });
-  afterAll(async () => {
-    await gateway.close();
-    await llama.close();
-    await ollama.close();
-  });
+  afterAll(() => setup.close());
 
   it("streams tool calls from both backends byte-identical", async () => {
     const args = '{"10":1,"2":1.0,"n":12345678901234567890,"s":"é\\n\\u00e9"}';

@@ -9,6 +9,13 @@ import {
 } from "../../server/config/resolved-config.js";
 import type { BackendKind } from "../../server/backends/backend.js";
 import type { Logger } from "../../server/log/logger.js";
+import {
+  createOllamaFake,
+  createOpenAiFake,
+  type OllamaFake,
+  type OllamaFakeOptions,
+  type OpenAiFake,
+} from "./fake-upstream/index.js";
 
 /** A backend for a test gateway: its kind and URL, with optional overrides. */
 export interface TestBackend {
@@ -58,4 +65,47 @@ export async function startTestGateway(options: {
     observability: { ...defaultObservability, requestLog: false },
     ...options.overrides,
   }, options.log);
+}
+
+/** The setup several e2e files share: a fake llama.cpp and a fake Ollama behind one test gateway. */
+export interface LlamaAndOllamaGateway {
+  /** Fake llama.cpp serving `qwen.gguf`; the gateway's backend `"llamacpp"`. */
+  readonly llama: OpenAiFake;
+  /** Fake Ollama with the models the test asked for; the gateway's backend `"ollama"`. */
+  readonly ollama: OllamaFake;
+  readonly gateway: RunningGateway;
+  /** Closes the gateway, then both fakes. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake llama.cpp serving `qwen.gguf` (backend id `"llamacpp"`), a fake Ollama made
+ * from `ollama` (backend id `"ollama"`) and a test gateway in front of both, in that order.
+ *
+ * @example
+ * let setup: LlamaAndOllamaGateway;
+ * beforeAll(async () => {
+ *   setup = await startLlamaAndOllamaGateway({ models: [{ name: "llama3.2:1b" }] });
+ * });
+ * afterAll(() => setup.close());
+ */
+export async function startLlamaAndOllamaGateway(ollama: OllamaFakeOptions): Promise<LlamaAndOllamaGateway> {
+  const llamaFake = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
+  const ollamaFake = await createOllamaFake(ollama);
+  const gateway = await startTestGateway({
+    backends: [
+      { id: "llamacpp", kind: "openai", url: llamaFake.url },
+      { id: "ollama", kind: "ollama", url: ollamaFake.url },
+    ],
+  });
+  return {
+    llama: llamaFake,
+    ollama: ollamaFake,
+    gateway,
+    async close() {
+      await gateway.close();
+      await llamaFake.close();
+      await ollamaFake.close();
+    },
+  };
 }
