@@ -10,6 +10,8 @@ import { readFileSync } from "node:fs";
 export interface BenchChild {
   readonly name: string;
   readonly pid: number;
+  /** The Node child process, for IPC (`send`, `"message"`) when started with `ipc: true`. */
+  readonly process: ChildProcess;
   /** The last lines it wrote to stdout and stderr, for error messages. */
   recentOutput(): string;
   /** Resolves with the first stdout/stderr line matching `pattern`. */
@@ -53,7 +55,7 @@ function ticksPerSecond(): number {
 }
 
 /** utime + stime of a process from /proc, in microseconds. */
-export function processCpuMicros(pid: number): number | undefined {
+function processCpuMicros(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may contain spaces; fields after it are plain.
@@ -67,7 +69,8 @@ export function processCpuMicros(pid: number): number | undefined {
 
 /**
  * Starts `command args…` with piped output (kept as a short tail, never
- * left to fill a pipe) and registers it for cleanup.
+ * left to fill a pipe) and registers it for cleanup. With `ipc`, the child
+ * also gets an IPC channel, as `fork` would give it.
  *
  * @example
  * const child = startChild("upstream", process.execPath, ["--import", "tsx", "bench/fixed-upstream.ts"], { cwd });
@@ -78,10 +81,14 @@ export function startChild(
   name: string,
   command: string,
   args: readonly string[],
-  options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv },
+  options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv; readonly ipc?: boolean },
 ): BenchChild {
   installExitHooks();
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: options.ipc === true ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
+  });
   if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
   const pid = child.pid;
   running.add(child);
@@ -114,6 +121,7 @@ export function startChild(
   return {
     name,
     pid,
+    process: child,
     recentOutput: () => tail.join("\n"),
     waitForLine(pattern, timeoutMs) {
       const seen = tail.map((line) => line.match(pattern)).find((match) => match !== null);

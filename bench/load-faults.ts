@@ -12,12 +12,14 @@
  *
  * Writes bench/results/load-faults-<date>.json and prints a Markdown summary.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Code, ConnectError, createProtogateClient, type ProtogateClient, Role } from "../sdk/index.js";
+import { startChild } from "./child-processes.js";
 import { startFaultyUpstream } from "./faulty-upstream.js";
+import { percentile } from "./load-generator.js";
 
 const { values } = parseArgs({
   options: {
@@ -54,16 +56,15 @@ async function main(): Promise<void> {
     tokenIntervalMs: Number(values["token-interval-ms"]),
     seed: 42,
   });
-  const child = fork(fileURLToPath(new URL("./load-faults-gateway.ts", import.meta.url)), [], {
-    cwd: root,
-    execArgv: ["--import", "tsx", "--expose-gc"],
-    env: { ...process.env, LOAD_UPSTREAM_URL: upstream.url, LOAD_MODEL: upstream.model },
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
-  const stop = () => child.kill("SIGKILL");
-  process.once("exit", stop);
+  const gateway = startChild(
+    "gateway",
+    process.execPath,
+    ["--import", "tsx", "--expose-gc", fileURLToPath(new URL("./load-faults-gateway.ts", import.meta.url))],
+    { cwd: root, env: { ...process.env, LOAD_UPSTREAM_URL: upstream.url, LOAD_MODEL: upstream.model }, ipc: true },
+  );
+  const child = gateway.process;
   try {
-    const gatewayUrl = await waitForListening(child);
+    const gatewayUrl = (await gateway.waitForLine(/^listening (http:\S+)$/, 60_000))[1] ?? "";
     // Several HTTP/2 connections, as a fleet of clients would open.
     const clients = Array.from({ length: 4 }, () => createProtogateClient({ baseUrl: gatewayUrl, protocol: "grpc" }));
     const memory: MemorySample[] = [];
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
     console.log(`\nresults: ${out}`);
     if (result.lostOrHung > 0 || counters.inFlightAfter !== 0) process.exitCode = 1;
   } finally {
-    child.kill("SIGTERM");
+    await gateway.stop();
     await upstream.close();
   }
 }
@@ -190,8 +191,8 @@ async function oneStream(client: ProtogateClient, model: string, sessionId: stri
 
 function percentiles(values: number[]): Record<string, number> {
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-  return { p50: round(at(0.5)), p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? Number.NaN) };
+  const at = (percent: number) => round(percentile(sorted, percent));
+  return { p50: at(50), p95: at(95), p99: at(99), max: round(sorted.at(-1) ?? Number.NaN) };
 }
 
 function round(value: number): number {
@@ -205,22 +206,6 @@ function sumMetric(text: string, selector: string): number {
     .split("\n")
     .filter((line) => (bare ? line.startsWith(`${selector}{`) || line.startsWith(`${selector} `) : line.startsWith(selector)))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
-}
-
-function waitForListening(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    const timer = setTimeout(() => reject(new Error("the gateway did not start within 60 s")), 60_000);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /listening (\S+)/.exec(buffered);
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the gateway exited with ${code}`)));
-  });
 }
 
 function sampleMemory(child: ChildProcess): Promise<{ rss: number; heapUsed: number; inFlight: number }> {

@@ -164,14 +164,25 @@ export async function runClosedLoop(target: LoadTarget, options: LoadOptions): P
 }
 
 /**
- * Percentiles by nearest rank (p99 of 1,000 samples is the 990th smallest).
+ * The percentile of ascending `sorted` values by nearest rank (p99 of 1,000 samples is the
+ * 990th smallest); NaN when there are none. Every benchmark reports percentiles this way.
+ *
+ * @example
+ * percentile([1, 2, 3, 4], 50); // 2
+ */
+export function percentile(sorted: ArrayLike<number>, percent: number): number {
+  return sorted[Math.max(0, Math.ceil((percent / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/**
+ * Percentiles by nearest rank (see {@link percentile}), the maximum and the mean.
  *
  * @example
  * summarizeLatencies(Float64Array.of(1, 2, 3)).p50; // 2
  */
 export function summarizeLatencies(latenciesMs: Float64Array): LatencySummary {
   const sorted = Float64Array.from(latenciesMs).sort();
-  const rank = (percent: number) => sorted[Math.max(0, Math.ceil((percent / 100) * sorted.length) - 1)] ?? Number.NaN;
+  const rank = (percent: number) => percentile(sorted, percent);
   let sum = 0;
   for (const value of sorted) sum += value;
   return {

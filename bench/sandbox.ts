@@ -38,6 +38,7 @@ import { startGateway } from "../server/gateway.js";
 import { createLogger, silentLogger } from "../server/log/logger.js";
 import { createSandboxSdk, loadGatewayDescriptors } from "../server/sandbox/index.js";
 import { createProtogateClient, SandboxOutcome } from "../sdk/index.js";
+import { percentile } from "./load-generator.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -78,12 +79,6 @@ function checkSnippet(i: number): string {
 /** One SDK call, varied per run. */
 function executeSnippet(i: number): string {
   return `const { models } = await gateway.models.listModels({});\nreturn { run: ${i}, models: models.length };`;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] as number;
 }
 
 interface Summary {
