@@ -5,6 +5,7 @@
  */
 import { type ServerResponse, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { createRandom } from "../test/helpers/random-json.js";
 
 /** Options of startFaultyUpstream. */
 export interface FaultyUpstreamOptions {
@@ -41,7 +42,7 @@ const model = "bench-model";
 
 /** Starts the upstream on 127.0.0.1, port 0. */
 export async function startFaultyUpstream(options: FaultyUpstreamOptions): Promise<FaultyUpstream> {
-  const random = mulberry32(options.seed);
+  const random = createRandom(options.seed);
   const counts: FaultCounts = { chats: 0, completed: 0, droppedBeforeFirstToken: 0, droppedMidStream: 0, stalled: 0 };
   const sockets = new Set<Socket>();
 
@@ -58,7 +59,7 @@ export async function startFaultyUpstream(options: FaultyUpstreamOptions): Promi
     req.resume();
     req.once("end", () => {
       counts.chats++;
-      const draw = random();
+      const draw = random.next();
       const fault =
         draw < options.dropRatio / 2
           ? "drop-early"
@@ -124,16 +125,4 @@ export async function startFaultyUpstream(options: FaultyUpstreamOptions): Promi
 function json(res: ServerResponse, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
-}
-
-/** A small seeded PRNG: numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
