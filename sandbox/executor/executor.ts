@@ -10,21 +10,20 @@ import { type AgentCodeMap, cleanGuestStack, mapLogPositions, prepareAgentCode }
 import { type ChildProgram, prepareChildProgram } from "./child-program.js";
 import { createLogCollector, type LogCollector, truncateUtf8 } from "./log-collector.js";
 import {
-  type ChildLimits,
   type ChildMessage,
   type ChildOutcome,
-  maxNameLength,
+  outputLimitOutcome,
   type ParentMessage,
   parseChildMessage,
+  parseServices,
   type WireReply,
 } from "./protocol.js";
 import { createSdkGate, type SdkGate } from "./sdk-gate.js";
 import {
   type ExecutionLimits,
+  type ExecutionOutcome,
   type ExecutionRequest,
   type ExecutionResult,
-  type GuestError,
-  type LimitKind,
   resolveLimits,
   type SandboxExecutor,
   type SandboxExecutorOptions,
@@ -37,11 +36,6 @@ const unresponsiveGraceMs = 2000;
 const startTimeoutMs = 15_000;
 /** Longest SdkError message passed to the guest. */
 const maxSdkErrorMessageBytes = 4096;
-
-type Outcome =
-  | { readonly kind: "ok"; readonly returnJson: string }
-  | { readonly kind: "error"; readonly error: GuestError }
-  | { readonly kind: "limit"; readonly limit: LimitKind; readonly message: string };
 
 interface Worker {
   readonly child: ChildProcess;
@@ -65,8 +59,8 @@ interface Execution {
   readonly id: number;
   readonly request: ExecutionRequest;
   readonly limits: ExecutionLimits;
-  readonly js: string;
-  readonly code: AgentCodeMap;
+  /** The transpiled code and what maps its stacks back. */
+  readonly code: AgentCodeMap & { readonly js: string };
   readonly logs: LogCollector;
   readonly gate: SdkGate;
   readonly calls: SdkCallTrace[];
@@ -83,18 +77,6 @@ const errorCodePattern = /^[a-z_]{1,64}$/;
 
 function elapsed(since: number): number {
   return Math.round((performance.now() - since) * 10) / 10;
-}
-
-function validateServices(services: unknown): void {
-  if (typeof services !== "object" || services === null) throw new TypeError("services must be an object");
-  for (const [service, methods] of Object.entries(services)) {
-    const ok =
-      service.length > 0 &&
-      service.length <= maxNameLength &&
-      Array.isArray(methods) &&
-      methods.every((m) => typeof m === "string" && m.length > 0 && m.length <= maxNameLength);
-    if (!ok) throw new TypeError(`services.${service} must list method names`);
-  }
 }
 
 /** Turns the caller's answer into what the guest receives; nothing else of it crosses. */
@@ -150,7 +132,7 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
     if (!worker.exited) worker.child.kill("SIGKILL");
   };
 
-  const finish = (execution: Execution, outcome: Outcome): void => {
+  const finish = (execution: Execution, outcome: ExecutionOutcome): void => {
     if (execution.finished) return;
     execution.finished = true;
     clearTimeout(execution.backstop);
@@ -179,15 +161,11 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
     execution.resolve({ ...outcome, ...report });
   };
 
-  const fromChild = (execution: Execution, outcome: ChildOutcome): Outcome => {
+  const fromChild = (execution: Execution, outcome: ChildOutcome): ExecutionOutcome => {
     switch (outcome.kind) {
       case "ok":
         return Buffer.byteLength(outcome.returnJson, "utf8") > execution.limits.maxOutputBytes
-          ? {
-              kind: "limit",
-              limit: "output",
-              message: `the returned value is larger than ${execution.limits.maxOutputBytes} bytes as JSON`,
-            }
+          ? outputLimitOutcome(execution.limits.maxOutputBytes)
           : outcome;
       case "error": {
         const name = outcome.name.slice(0, 200) || "Error";
@@ -335,13 +313,12 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
     execution.worker = worker;
     execution.startedAt = performance.now();
     worker.runs.set(execution.id, execution);
-    const limits: ChildLimits = execution.limits;
     send(worker, {
       t: "run",
       id: execution.id,
-      js: execution.js,
+      js: execution.code.js,
       services: execution.request.services,
-      limits,
+      limits: execution.limits,
     });
     execution.backstop = setTimeout(() => {
       // the child should have reported wall-time by now: it is stuck
@@ -404,7 +381,9 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
       try {
         if (closed) throw new Error("the sandbox executor is closed");
         limits = resolveLimits(baseLimits, request.limits);
-        validateServices(request.services);
+        if (parseServices(request.services) === undefined) {
+          throw new TypeError("services must map service names to lists of method names");
+        }
         if (typeof request.code !== "string") throw new TypeError("code must be a string");
         prepared = prepareAgentCode(request.code);
       } catch (error) {
@@ -418,7 +397,6 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
           id: nextId++,
           request,
           limits,
-          js: prepared.js,
           code: prepared,
           logs: createLogCollector(limits),
           gate: createSdkGate({
@@ -435,7 +413,7 @@ export function createSandboxExecutor(options: SandboxExecutorOptions = {}): San
           backstop: undefined,
           onAbort: undefined,
         };
-        const abortOutcome: Outcome = {
+        const abortOutcome: ExecutionOutcome = {
           kind: "error",
           error: {
             name: "AbortError",

@@ -4,18 +4,10 @@
  * what it receives and drops anything malformed, so a compromised child
  * cannot make the parent act on garbage.
  */
-import type { LogLevel } from "./types.js";
+import { defaultExecutionLimits, type ExecutionLimits, type LogLevel } from "./types.js";
 
-/** Limits the child enforces itself (the parent keeps its own backstops). */
-export interface ChildLimits {
-  readonly wallTimeMs: number;
-  readonly memoryMb: number;
-  readonly maxSdkCalls: number;
-  readonly maxConcurrentSdkCalls: number;
-  readonly maxOutputBytes: number;
-  readonly maxLogLines: number;
-  readonly maxLogBytes: number;
-}
+/** Limits the child enforces itself (the parent keeps its own backstops): all of an execution's. */
+export type ChildLimits = ExecutionLimits;
 
 /** The answer to one SDK call as the guest receives it. */
 export type WireReply = readonly ["ok", string] | readonly ["error", string, string];
@@ -72,7 +64,7 @@ const childLimitKinds: ReadonlySet<string> = new Set([
 export const agentScriptFilename = "agent.js";
 
 /** Longest service or method name that crosses the boundary. */
-export const maxNameLength = 128;
+const maxNameLength = 128;
 /** Largest SDK request JSON the guest may send. */
 export const maxRequestJsonBytes = 1024 * 1024;
 
@@ -80,16 +72,27 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isId(value: unknown): value is number {
+/** Whether a value is an execution or call id: a positive safe integer. */
+export function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
 }
 
-function isName(value: unknown): value is string {
+/** Whether a value is a service or method name that may cross the boundary. */
+export function isName(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= maxNameLength;
 }
 
 function str(value: unknown): value is string {
   return typeof value === "string";
+}
+
+/** The outcome of a returned value larger than `maxOutputBytes` as JSON (each side checks the size). */
+export function outputLimitOutcome(maxOutputBytes: number): Extract<ChildOutcome, { kind: "limit" }> {
+  return {
+    kind: "limit",
+    limit: "output",
+    message: `the returned value is larger than ${maxOutputBytes} bytes as JSON`,
+  };
 }
 
 /** The level if it is one of the console methods. */
@@ -147,7 +150,8 @@ export function parseChildMessage(value: unknown): ChildMessage | undefined {
   }
 }
 
-function parseServices(value: unknown): Record<string, readonly string[]> | undefined {
+/** Service property → method names, as a run exposes them; undefined unless every name is valid. */
+export function parseServices(value: unknown): Record<string, readonly string[]> | undefined {
   if (!isRecord(value)) return undefined;
   const services: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
   for (const [service, methods] of Object.entries(value)) {
@@ -159,16 +163,7 @@ function parseServices(value: unknown): Record<string, readonly string[]> | unde
 
 function parseLimits(value: unknown): ChildLimits | undefined {
   if (!isRecord(value)) return undefined;
-  const keys = [
-    "wallTimeMs",
-    "memoryMb",
-    "maxSdkCalls",
-    "maxConcurrentSdkCalls",
-    "maxOutputBytes",
-    "maxLogLines",
-    "maxLogBytes",
-  ] as const;
-  for (const key of keys) if (!isId(value[key])) return undefined;
+  for (const key of Object.keys(defaultExecutionLimits)) if (!isId(value[key])) return undefined;
   return value as unknown as ChildLimits; // every key checked above
 }
 

@@ -109,14 +109,14 @@ interface ExecutionReport {
   readonly durationMs: number;
 }
 
-/**
- * The outcome of one execution, as a tagged value (never thrown):
- * the returned value, an error the agent code threw, or the limit that stopped it.
- */
-export type ExecutionResult =
-  | (ExecutionReport & { readonly kind: "ok"; readonly returnJson: string })
-  | (ExecutionReport & { readonly kind: "error"; readonly error: GuestError })
-  | (ExecutionReport & { readonly kind: "limit"; readonly limit: LimitKind; readonly message: string });
+/** How one execution ended: the returned value, an error the agent code threw, or the limit that stopped it. */
+export type ExecutionOutcome =
+  | { readonly kind: "ok"; readonly returnJson: string }
+  | { readonly kind: "error"; readonly error: GuestError }
+  | { readonly kind: "limit"; readonly limit: LimitKind; readonly message: string };
+
+/** The outcome of one execution with its logs, calls and duration, as a tagged value (never thrown). */
+export type ExecutionResult = ExecutionOutcome & ExecutionReport;
 
 /** Runs agent code, one fresh isolate per execution, in a pool of sandbox processes. */
 export interface SandboxExecutor {

@@ -13,7 +13,10 @@ import {
   agentScriptFilename,
   type ChildLimits,
   type ChildOutcome,
-  maxNameLength,   maxRequestJsonBytes,
+  isId,
+  isName,
+  maxRequestJsonBytes,
+  outputLimitOutcome,
   parseLogLevel,
   type WireReply,
 } from "../protocol.js";
@@ -118,16 +121,8 @@ export function startIsolateRun(
   // primitives, never throw into the guest, and return only primitives.
   const startCall = (callId: unknown, service: unknown, method: unknown, requestJson: unknown): void => {
     if (finished || stopReason !== undefined || reported !== undefined) return;
-    if (typeof callId !== "number" || !Number.isSafeInteger(callId) || callId <= 0 || pendingCalls.has(callId)) return;
-    if (
-      typeof service !== "string" ||
-      typeof method !== "string" ||
-      typeof requestJson !== "string" ||
-      service.length === 0 ||
-      service.length > maxNameLength ||
-      method.length === 0 ||
-      method.length > maxNameLength
-    ) {
+    if (!isId(callId) || pendingCalls.has(callId)) return;
+    if (!isName(service) || !isName(method) || typeof requestJson !== "string") {
       answer(callId, ["error", "invalid_argument", "malformed SDK call"]);
       return;
     }
@@ -162,10 +157,10 @@ export function startIsolateRun(
     if (kind === "ok" && typeof first === "string") {
       reported =
         Buffer.byteLength(first, "utf8") > limits.maxOutputBytes
-          ? outputLimit(limits.maxOutputBytes)
+          ? outputLimitOutcome(limits.maxOutputBytes)
           : { kind: "ok", returnJson: first };
     } else if (kind === "output") {
-      reported = outputLimit(limits.maxOutputBytes);
+      reported = outputLimitOutcome(limits.maxOutputBytes);
     } else if (kind === "error" && typeof first === "string" && typeof second === "string") {
       reported = { kind: "error", name: first, message: second, stack: typeof third === "string" ? third : "" };
     }
@@ -240,13 +235,5 @@ export function startIsolateRun(
     cancel() {
       stop({ kind: "canceled" });
     },
-  };
-}
-
-function outputLimit(maxOutputBytes: number): ChildOutcome {
-  return {
-    kind: "limit",
-    limit: "output",
-    message: `the returned value is larger than ${maxOutputBytes} bytes as JSON`,
   };
 }
