@@ -11,7 +11,7 @@ import type { DocsIndex } from "../docs/index.js";
 import type { SandboxDiagnostic } from "./check-result.js";
 import { capText, createDiagnosticExplainer, helpLimits } from "./diagnostic-help.js";
 import { findForbiddenConstructs } from "./forbidden-constructs.js";
-import { toUserPosition, wrapperExport, wrapperPrefix, wrapUserCode } from "./wrap-user-code.js";
+import { toUserPosition, wrapperPrefix, wrapUserCode } from "./wrap-user-code.js";
 
 const root = "/sandbox/";
 const sdkFile = `${root}sdk.d.ts`;
@@ -35,6 +35,8 @@ const compilerOptions: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ESNext,
   moduleResolution: ts.ModuleResolutionKind.Bundler,
+  // The user file is a module, so its wrapper function is not a global; the .d.ts files stay global scripts.
+  moduleDetection: ts.ModuleDetectionKind.Force,
   lib: ["lib.es2023.d.ts"],
   types: [],
   typeRoots: [],
@@ -170,10 +172,8 @@ export function createCheckEngine(options: CheckEngineOptions): CheckEngine {
       const forbiddenSpans: { start: number; end: number }[] = [];
 
       // The code must stay inside the wrapper: no `}` may close it early.
-      const [wrapper, ...others] = sourceFile.statements;
+      const [wrapper, ...extra] = sourceFile.statements;
       const body = wrapper !== undefined && ts.isFunctionDeclaration(wrapper) ? wrapper.body : undefined;
-      const ownExport = sourceFile.text.length - wrapperExport.length;
-      const extra = others.filter((s) => !(ts.isExportDeclaration(s) && s.getStart(sourceFile) === ownExport));
       if (body !== undefined && extra.length > 0 && syntactic.length === 0) {
         found.push({
           start: body.getEnd() - 1,
@@ -184,7 +184,6 @@ export function createCheckEngine(options: CheckEngineOptions): CheckEngine {
       }
       const codeEnd = wrapperPrefix.length + code.length;
       for (const use of findForbiddenConstructs(sourceFile, body ?? sourceFile)) {
-        if (use.start >= codeEnd) continue; // the wrapper's own `export {}`, swallowed by an open block
         found.push({ start: use.start, code: use.code, message: use.message, help: () => use.help });
         forbiddenSpans.push({ start: use.start, end: use.end });
       }
@@ -198,7 +197,7 @@ export function createCheckEngine(options: CheckEngineOptions): CheckEngine {
       const diagnostics = syntactic.length > 0 ? syntactic : service.getSemanticDiagnostics(mainFile);
       const explain = createDiagnosticExplainer({ checker, sourceFile, sdkFileName: sdkFile, docs: options.docs });
       // A block the code leaves open swallows the wrapper's `}`; TypeScript then
-      // complains about the wrapper's own `export {}`. Say what is really wrong, once.
+      // complains at the end of the file. Say what is really wrong, once.
       if (syntactic.some((d) => (d.start ?? 0) > codeEnd)) {
         found.push({
           start: codeEnd,

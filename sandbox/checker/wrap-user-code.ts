@@ -1,14 +1,14 @@
 /**
  * The model's code is the body of an async function. This wraps it for the
  * type-checker and maps positions back to the model's lines and columns.
+ * The checker compiles the wrapped file as a module (`moduleDetection:
+ * force`), so nothing in it leaks into the global scope.
  */
 
 /** The wrapper's first line; the model's line 1 is the file's second line. */
 export const wrapperPrefix = "async function __main(): Promise<unknown> {\n";
-/** Keeps the wrapped file a module, so nothing in it leaks into the global scope. */
-export const wrapperExport = "export {};\n";
 /** Closes the function. */
-export const wrapperSuffix = `\n}\n${wrapperExport}`;
+const wrapperSuffix = "\n}\n";
 
 /** The wrapped source text. */
 export function wrapUserCode(code: string): string {
