@@ -10,26 +10,52 @@ function words(text: string): string[] {
     .filter((w) => w.length > 0);
 }
 
-function score(entry: DocsEntry, query: string, queryWords: readonly string[]): number {
-  const path = entry.path.toLowerCase();
-  const q = query.trim().toLowerCase();
-  let total = 0;
-  if (path === q) total += 100;
-  const lastSegment = path.slice(path.lastIndexOf(".") + 1);
-  if (lastSegment === q.replace(/[^a-z0-9_]/g, "")) total += 40;
-  if (q.length >= 3 && path.includes(q)) total += 15;
-  const pathWords = new Set(words(entry.path));
-  const signatureWords = new Set(words(entry.signature));
-  const docWords = new Set(words(entry.doc));
-  for (const w of queryWords) {
-    if (pathWords.has(w)) total += 10;
-    else if ([...pathWords].some((p) => p.startsWith(w) && w.length >= 3)) total += 5;
-    else if (w.length >= 4 && [...pathWords].some((p) => nameDistance(p, w) <= 2)) total += 3;
-    if (signatureWords.has(w)) total += 3;
-    if (docWords.has(w)) total += 1;
+/** One entry split into the words a query is matched against. */
+interface SearchableEntry {
+  readonly entry: DocsEntry;
+  readonly path: string;
+  readonly lastSegment: string;
+  readonly pathWords: ReadonlySet<string>;
+  readonly signatureWords: ReadonlySet<string>;
+  readonly docWords: ReadonlySet<string>;
+}
+
+/** The words of every entry, split once per index (an index does not change once made). */
+const searchable = new WeakMap<DocsIndex, readonly SearchableEntry[]>();
+
+function searchableEntries(index: DocsIndex): readonly SearchableEntry[] {
+  let entries = searchable.get(index);
+  if (entries === undefined) {
+    entries = index.entries.map((entry) => {
+      const path = entry.path.toLowerCase();
+      return {
+        entry,
+        path,
+        lastSegment: path.slice(path.lastIndexOf(".") + 1),
+        pathWords: new Set(words(entry.path)),
+        signatureWords: new Set(words(entry.signature)),
+        docWords: new Set(words(entry.doc)),
+      };
+    });
+    searchable.set(index, entries);
   }
-  if (total > 0 && entry.kind === "method") total += 2;
-  if (total > 0 && entry.kind === "service") total += 1;
+  return entries;
+}
+
+function score(s: SearchableEntry, query: string, queryWords: readonly string[]): number {
+  let total = 0;
+  if (s.path === query) total += 100;
+  if (s.lastSegment === query.replace(/[^a-z0-9_]/g, "")) total += 40;
+  if (query.length >= 3 && s.path.includes(query)) total += 15;
+  for (const w of queryWords) {
+    if (s.pathWords.has(w)) total += 10;
+    else if ([...s.pathWords].some((p) => p.startsWith(w) && w.length >= 3)) total += 5;
+    else if (w.length >= 4 && [...s.pathWords].some((p) => nameDistance(p, w) <= 2)) total += 3;
+    if (s.signatureWords.has(w)) total += 3;
+    if (s.docWords.has(w)) total += 1;
+  }
+  if (total > 0 && s.entry.kind === "method") total += 2;
+  if (total > 0 && s.entry.kind === "service") total += 1;
   return total;
 }
 
@@ -43,8 +69,9 @@ function score(entry: DocsEntry, query: string, queryWords: readonly string[]): 
 export function searchDocs(index: DocsIndex, query: string, limit = 10): DocsEntry[] {
   const queryWords = words(query);
   if (queryWords.length === 0 || limit <= 0) return [];
-  return index.entries
-    .map((entry, order) => ({ entry, order, score: score(entry, query, queryWords) }))
+  const normalized = query.trim().toLowerCase();
+  return searchableEntries(index)
+    .map((s, order) => ({ entry: s.entry, order, score: score(s, normalized, queryWords) }))
     .filter((s) => s.score > 0)
     .sort((a, b) => b.score - a.score || a.order - b.order)
     .slice(0, limit)
