@@ -7,9 +7,14 @@ export function needsParens(type: string): boolean {
 
 const identifierName = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** Whether a name can be written unquoted, as an identifier or property name. */
+export function isIdentifier(name: string): boolean {
+  return identifierName.test(name);
+}
+
 /** A property name, quoted when it is not an identifier. */
 export function propertyKey(name: string): string {
-  return identifierName.test(name) ? name : JSON.stringify(name);
+  return isIdentifier(name) ? name : JSON.stringify(name);
 }
 
 /** Escapes text for a JSDoc block and prefixes each line. */

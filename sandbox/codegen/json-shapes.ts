@@ -4,9 +4,10 @@
  * the well-known types, plus a note on formats the type alone does not say.
  */
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import type { Form } from "./type-names.js";
 
-export const int64Scalars: ReadonlySet<ScalarType> = new Set([
+const int64Scalars: ReadonlySet<ScalarType> = new Set([
   ScalarType.INT64,
   ScalarType.UINT64,
   ScalarType.SINT64,
@@ -14,9 +15,9 @@ export const int64Scalars: ReadonlySet<ScalarType> = new Set([
   ScalarType.SFIXED64,
 ]);
 
-/** Well-known types with a special JSON form, and that form. */
+/** Well-known types with a special JSON form, and that form (a wrapper's is its scalar's). */
 export function wellKnownJson(message: DescMessage, form: Form): string | undefined {
-  const int64 = form === "request" ? "string | number" : "string";
+  if (isWrapperDesc(message)) return scalarJsonType(message.fields[0].scalar, form);
   switch (message.typeName) {
     case "google.protobuf.Struct":
       return "{ [key: string]: JsonValue }";
@@ -27,23 +28,11 @@ export function wellKnownJson(message: DescMessage, form: Form): string | undefi
     case "google.protobuf.Timestamp":
     case "google.protobuf.Duration":
     case "google.protobuf.FieldMask":
-    case "google.protobuf.StringValue":
-    case "google.protobuf.BytesValue":
       return "string";
     case "google.protobuf.Any":
       return '{ "@type": string; [key: string]: JsonValue }';
     case "google.protobuf.Empty":
       return "{ [key: string]: never }";
-    case "google.protobuf.DoubleValue":
-    case "google.protobuf.FloatValue":
-    case "google.protobuf.Int32Value":
-    case "google.protobuf.UInt32Value":
-      return "number";
-    case "google.protobuf.Int64Value":
-    case "google.protobuf.UInt64Value":
-      return int64;
-    case "google.protobuf.BoolValue":
-      return "boolean";
     default:
       return undefined;
   }

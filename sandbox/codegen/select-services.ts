@@ -3,6 +3,7 @@
  * names, and which of their methods a sandbox call can express.
  */
 import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
+import { isIdentifier } from "./doc-text.js";
 
 /** Services never exposed unless named in `include`. */
 export const defaultExcludedServices: readonly string[] = [
@@ -58,8 +59,6 @@ export interface SandboxService {
   readonly methods: readonly SandboxMethod[];
 }
 
-const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
 function lowerCamel(name: string): string {
   return name.length === 0 ? name : name[0]?.toLowerCase() + name.slice(1);
 }
@@ -81,25 +80,23 @@ export function defaultServiceProperty(service: DescService): string {
 export function selectServices(files: readonly DescFile[], selection: ServiceSelection): SandboxService[] {
   const all = files.flatMap((f) => f.services);
   const byName = new Map(all.map((s) => [s.typeName, s]));
-  const excluded = new Set([...defaultExcludedServices, ...(selection.exclude ?? [])]);
-  let chosen: DescService[];
-  if (selection.include !== undefined) {
-    chosen = selection.include.map((name) => {
-      const service = byName.get(name);
-      if (service === undefined) throw new Error(`sandbox: included service ${name} is not in the input`);
-      return service;
-    });
-  } else {
-    chosen = all.filter((s) => !excluded.has(s.typeName));
-  }
-  chosen = chosen.filter((s) => s.name !== "SandboxService" && !(selection.exclude ?? []).includes(s.typeName));
+  const excluded = new Set(selection.exclude ?? []);
+  const candidates =
+    selection.include === undefined
+      ? all.filter((s) => !defaultExcludedServices.includes(s.typeName))
+      : selection.include.map((name) => {
+          const service = byName.get(name);
+          if (service === undefined) throw new Error(`sandbox: included service ${name} is not in the input`);
+          return service;
+        });
+  const chosen = candidates.filter((s) => s.name !== "SandboxService" && !excluded.has(s.typeName));
   for (const name of Object.keys(selection.names ?? {})) {
     if (!byName.has(name)) throw new Error(`sandbox: named service ${name} is not in the input`);
   }
   const properties = new Map<string, string>();
   const selected = chosen.map((desc) => {
     const property = selection.names?.[desc.typeName] ?? defaultServiceProperty(desc);
-    if (!identifier.test(property)) {
+    if (!isIdentifier(property)) {
       throw new Error(`sandbox: property name "${property}" for ${desc.typeName} is not an identifier`);
     }
     const clash = properties.get(property);

@@ -79,7 +79,8 @@ function commentsOf(file: DescFile): Map<string, string> {
  *
  * This reads SourceCodeInfo directly instead of using protoplugin's
  * `getComments`, because importing `@bufbuild/protoplugin` at run time also
- * loads the TypeScript compiler (close to a second) into the server process.
+ * loads its transpiler (TypeScript and @typescript/vfs; about 0.6 s more
+ * than the TypeScript the executor already loads) into the server process.
  */
 export function sourceComment(desc: CommentedDesc): string {
   const raw = commentsOf(fileOf(desc)).get(sourcePath(desc).join("."));
