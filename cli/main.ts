@@ -1,5 +1,4 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { serveMain } from "../server/main.js";
 import { chatCommand } from "./chat-command.js";
 import { parseClientFlags } from "./client-flags.js";
 import { modelsCommand } from "./models-command.js";
@@ -24,7 +23,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "serve":
       if (rest.includes("--help")) return console.log(usage);
-      await serveMain(rest);
+      // Loaded only here: the server (with TypeScript, for the sandbox) takes seconds to import, the client commands need none of it.
+      await (await import("../server/main.js")).serveMain(rest);
       return;
     case "models": {
       const { client } = parseClientFlags(rest, process.env);

@@ -1,4 +1,5 @@
 import { ModelState, type ProtogateClient } from "../sdk/index.js";
+import { formatTable } from "./text-table.js";
 
 const stateNames: Record<ModelState, string> = {
   [ModelState.UNSPECIFIED]: "unknown",
@@ -29,7 +30,5 @@ export async function modelsCommand(client: ProtogateClient, print: (line: strin
       known.length === 0 ? "-" : known.join(","),
     ];
   });
-  const header = ["MODEL", "BACKEND", "STATE", "CONTEXT", "CAPABILITIES"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  for (const row of [header, ...rows]) print(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+  for (const line of formatTable(["MODEL", "BACKEND", "STATE", "CONTEXT", "CAPABILITIES"], rows)) print(line);
 }

@@ -1,4 +1,5 @@
 import { CircuitState, type GetStatsResponse, type ModelStats, type ProtogateClient } from "../sdk/index.js";
+import { formatTable } from "./text-table.js";
 
 /** Where `protogate stats` writes. */
 export interface StatsOutput {
@@ -76,8 +77,8 @@ const circuitNames: Record<CircuitState, string> = {
   [CircuitState.OPEN]: "open",
 };
 
-/** The summary as lines of text: a header, the backends, then each model's windows. Pure, for tests. */
-export function renderStats(response: GetStatsResponse): string[] {
+/** The summary as lines of text: a header, the backends, then each model's windows. */
+function renderStats(response: GetStatsResponse): string[] {
   const sessions = response.sessions;
   const lines = [
     `protogate stats — up ${formatDuration(response.uptimeSeconds)}; sessions: ${sessions?.active ?? 0n} active, ` +
@@ -85,7 +86,7 @@ export function renderStats(response: GetStatsResponse): string[] {
     "",
   ];
   lines.push(
-    ...table(
+    ...formatTable(
       ["BACKEND", "UP", "READY", "CIRCUIT", "IN-FLIGHT", "QUEUED", "DETAIL"],
       response.backends.map((backend) => [
         backend.id,
@@ -119,14 +120,9 @@ export function renderStats(response: GetStatsResponse): string[] {
         .join(" ") || "-",
     ]),
   );
-  lines.push(...table(["MODEL", "WINDOW", "REQS", "REQ/S", "P50", "P95", "TTFT P50", "TTFT P95", "ERRORS", "ERROR-FREE SESSIONS", "BY CODE"], rows));
+  lines.push(...formatTable(["MODEL", "WINDOW", "REQS", "REQ/S", "P50", "P95", "TTFT P50", "TTFT P95", "ERRORS", "ERROR-FREE SESSIONS", "BY CODE"], rows));
   if (response.models.length === 0) lines.push("", "no inference requests in the last 15 minutes");
   return lines;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
 }
 
 function ms(value: number | undefined): string {
