@@ -39,39 +39,32 @@ function diffTrees(expected: string, actual: string): string[] {
   return differing.sort();
 }
 
+/**
+ * Fails when `buf generate` (with `args`) would change the committed folder
+ * `genDir`, naming the files that differ and how to regenerate them.
+ */
+function checkGenerated(step: string, genDir: string, args: readonly string[], fix: string): void {
+  process.stdout.write(`check: ${step}\n`);
+  const scratch = mkdtempSync(join(tmpdir(), "protogate-gen-"));
+  let differing: string[];
+  try {
+    execFileSync(bin("buf"), ["generate", ...args, "--output", scratch], { cwd: root, stdio: "inherit" });
+    differing = diffTrees(join(scratch, genDir), join(root, genDir));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  if (differing.length > 0) {
+    process.stderr.write(`${genDir}/ is stale; ${fix}. Differs: ${differing.join(", ")}\n`);
+    process.exit(1);
+  }
+}
+
 run("print buf/validate from @bufbuild/protovalidate", process.execPath, [
   bin("tsx"),
   "scripts/print-validate-proto.ts",
 ]);
 run("buf lint", bin("buf"), ["lint"]);
-
-process.stdout.write("check: gen/ matches buf generate\n");
-const scratch = mkdtempSync(join(tmpdir(), "protogate-gen-"));
-try {
-  execFileSync(bin("buf"), ["generate", "--output", scratch], { cwd: root, stdio: "inherit" });
-  const differing = diffTrees(join(scratch, "gen"), join(root, "gen"));
-  if (differing.length > 0) {
-    process.stderr.write(
-      `gen/ is stale; run \`npm run generate\` and commit. Differs: ${differing.join(", ")}\n`,
-    );
-    process.exit(1);
-  }
-} finally {
-  rmSync(scratch, { recursive: true, force: true });
-}
-
-process.stdout.write("check: examples/weather/gen/ matches its buf.gen.yaml\n");
-const exampleScratch = mkdtempSync(join(tmpdir(), "protogate-example-gen-"));
-try {
-  const template = "examples/weather/buf.gen.yaml";
-  execFileSync(bin("buf"), ["generate", "--template", template, "--output", exampleScratch], { cwd: root, stdio: "inherit" });
-  const differing = diffTrees(join(exampleScratch, "examples", "weather", "gen"), join(root, "examples", "weather", "gen"));
-  if (differing.length > 0) {
-    process.stderr.write(`examples/weather/gen/ is stale; run \`npx buf generate --template ${template}\`. Differs: ${differing.join(", ")}\n`);
-    process.exit(1);
-  }
-} finally {
-  rmSync(exampleScratch, { recursive: true, force: true });
-}
-
+checkGenerated("gen/ matches buf generate", "gen", [], "run `npm run generate` and commit");
+const template = "examples/weather/buf.gen.yaml";
+checkGenerated("examples/weather/gen/ matches its buf.gen.yaml", "examples/weather/gen", ["--template", template], `run \`npx buf generate --template ${template}\``);
 run("tsc --noEmit", process.execPath, [bin("tsc"), "--noEmit", "-p", "tsconfig.json"]);
