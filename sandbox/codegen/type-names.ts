@@ -7,7 +7,7 @@
 import type { DescEnum, DescMessage, DescService } from "@bufbuild/protobuf";
 
 /** Names the generated declarations must not take. */
-export const reservedTypeNames: ReadonlySet<string> = new Set([
+const reservedTypeNames: ReadonlySet<string> = new Set([
   // The SDK's own declarations.
   "gateway", "SdkError", "SdkErrorCode", "JsonValue", "console",
   // ES library values and types.

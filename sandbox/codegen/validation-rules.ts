@@ -29,7 +29,7 @@ import {
 } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 
 /** What a rule applies to, so enum numbers can be named and units chosen. */
-export interface RuleTarget {
+interface RuleTarget {
   readonly enum?: DescEnum | undefined;
   readonly scalar?: ScalarType | undefined;
 }
@@ -221,7 +221,7 @@ function enumPhrases(
  * The rules of a field (or of a list item, map key or map value) in words,
  * one phrase per rule, for example `["length 1–256"]`.
  */
-export function describeRules(rules: FieldRules, target: RuleTarget): string[] {
+function describeRules(rules: FieldRules, target: RuleTarget): string[] {
   if (rules.ignore === Ignore.ALWAYS) return [];
   const out: string[] = [];
   if (rules.required) out.push("required");
@@ -342,7 +342,7 @@ export function describeRules(rules: FieldRules, target: RuleTarget): string[] {
 }
 
 /** The rule target of a field: its enum, or the scalar of its items. */
-export function ruleTarget(field: DescField): RuleTarget {
+function ruleTarget(field: DescField): RuleTarget {
   switch (field.fieldKind) {
     case "enum":
       return { enum: field.enum };
@@ -397,7 +397,7 @@ export function describeMessageRules(message: DescMessage): string[] {
 }
 
 /** Whether a oneof is marked `(buf.validate.oneof).required`. */
-export function isOneofRequired(oneof: DescOneof): boolean {
+function isOneofRequired(oneof: DescOneof): boolean {
   return hasOption(oneof, oneofRulesExtension) && getOption(oneof, oneofRulesExtension).required;
 }
 

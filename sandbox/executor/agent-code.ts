@@ -10,7 +10,7 @@ import { createPositionMapper, type PositionMapper } from "./source-map.js";
 import type { GuestError } from "./types.js";
 
 /** The file name stacks show for agent code. */
-export const agentSourceFilename = "agent.ts";
+const agentSourceFilename = "agent.ts";
 
 const header = "(async function main() {\n";
 const footer = "\n});\n";

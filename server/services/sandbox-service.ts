@@ -56,7 +56,7 @@ function toLimits(limits: SandboxLimits | undefined): RunLimits | undefined {
 }
 
 /** The contract's ExecuteResponse for a sandbox run. */
-export function toExecuteResponse(run: SandboxRun): MessageInitShape<typeof ExecuteResponseSchema> {
+function toExecuteResponse(run: SandboxRun): MessageInitShape<typeof ExecuteResponseSchema> {
   if (run.kind === "diagnostics") {
     return { outcome: SandboxOutcome.DIAGNOSTICS, diagnostics: run.diagnostics.map(toDiagnostic), checkDurationMs: run.checkMs };
   }
