@@ -29,6 +29,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createRouterTransport } from "@connectrpc/connect";
 import ts from "typescript";
+import { compilerOptions as checkerCompilerOptions } from "../sandbox/checker/check-engine.js";
 import { createTypeScriptChecker } from "../sandbox/checker/index.js";
 import { wrapUserCode } from "../sandbox/checker/wrap-user-code.js";
 import { createSandboxExecutor } from "../sandbox/executor/index.js";
@@ -119,15 +120,7 @@ function rssMb(pid: number | "self"): number {
  */
 function createFreshProgramChecker(declarations: string, cacheLibs: boolean): (code: string) => number {
   const libCache = new Map<string, ts.SourceFile | undefined>();
-  const options: ts.CompilerOptions = {
-    strict: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    lib: ["lib.es2023.d.ts"],
-    types: [],
-    noEmit: true,
-  };
+  const options = checkerCompilerOptions;
   const consoleDeclarations = "declare const console: { log(...data: unknown[]): void };\n";
   return (code) => {
     const files = new Map([

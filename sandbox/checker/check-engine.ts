@@ -29,8 +29,12 @@ declare const console: {
 };
 `;
 
-/** Strict, ES2023 library only (no DOM, no Node types), nothing emitted. */
-const compilerOptions: ts.CompilerOptions = {
+/**
+ * Strict, ES2023 library only (no DOM, no Node types), nothing emitted.
+ * Exported for bench/sandbox.ts, whose fresh-program baseline must check
+ * with exactly these options.
+ */
+export const compilerOptions: ts.CompilerOptions = {
   strict: true,
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ESNext,
