@@ -26,11 +26,12 @@ export function synthesizeToolCallId(): string {
 export function finalizeToolCall(
   raw: RawToolCall,
   index: number,
-  synthesizedId = synthesizeToolCallId(),
+  synthesizedId?: string,
 ): { call: ToolCall; warnings: Warning[] } {
   const warnings: Warning[] = [];
   const hasId = raw.id !== undefined && raw.id !== "";
-  const id = hasId ? (raw.id as string) : synthesizedId;
+  // Random bytes only when needed: most calls come with an id.
+  const id = hasId ? (raw.id as string) : (synthesizedId ?? synthesizeToolCallId());
   if (!hasId) {
     warnings.push(
       create(WarningSchema, {
