@@ -134,7 +134,23 @@ export const configDefaults = {
   sessionIdleMs: 30 * 60_000,
 } as const;
 
-const orDefault = (value: number | undefined, fallback: number) => (value === undefined || value === 0 ? fallback : value);
+/** A number from the config file, or `fallback` when the file leaves it out (proto3: unset reads as 0). */
+export function orDefault(value: number | undefined, fallback: number): number {
+  return value === undefined || value === 0 ? fallback : value;
+}
+
+/**
+ * The API key in the environment variable `name` ("" for none). A variable
+ * that is not set, or set to nothing (which would be sent as a bare
+ * "Bearer " header), is refused at start-up; `owner` names what wanted it.
+ */
+export function apiKeyFromEnv(name: string, owner: string, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (name === "") return undefined;
+  const apiKey = env[name];
+  if (apiKey === undefined) throw new ConfigError(`${owner}: environment variable ${name} is not set`);
+  if (apiKey.trim() === "") throw new ConfigError(`${owner}: environment variable ${name} is empty`);
+  return apiKey;
+}
 
 /** The default policy of a backend the config says nothing special about. */
 export const defaultBackendPolicy: BackendPolicy = {
@@ -252,19 +268,11 @@ export function resolveConfig(
   const backends: ResolvedBackend[] = (file?.backends ?? []).map((backend) => {
     const kind = kindNames[backend.kind];
     if (kind === undefined) throw new ConfigError(`backend "${backend.id}": kind is required`);
-    const apiKey = backend.apiKeyEnv === "" ? undefined : env[backend.apiKeyEnv];
-    if (backend.apiKeyEnv !== "" && apiKey === undefined) {
-      throw new ConfigError(`backend "${backend.id}": environment variable ${backend.apiKeyEnv} is not set`);
-    }
-    // An empty token would be sent as a bare "Bearer " header: refuse it at start-up instead.
-    if (backend.apiKeyEnv !== "" && apiKey?.trim() === "") {
-      throw new ConfigError(`backend "${backend.id}": environment variable ${backend.apiKeyEnv} is empty`);
-    }
     return {
       id: backend.id,
       kind,
       url: backend.url,
-      apiKey,
+      apiKey: apiKeyFromEnv(backend.apiKeyEnv, `backend "${backend.id}"`, env),
       timeoutMs: orDefault(backend.timeoutMs, configDefaults.backendTimeoutMs),
       models: [...backend.models],
       ...(hasPolicy(backend) ? { policy: resolveBackendPolicy(backend) } : {}),

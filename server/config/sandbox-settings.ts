@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { type GatewayConfig, OperatorProtocol } from "../../gen/protogate/v1/config_pb.js";
 import { ConfigError } from "./config-file.js";
+import { apiKeyFromEnv, orDefault } from "./resolved-config.js";
 
 /** The wire protocol to an operator service. */
 export type OperatorProtocolName = "connect" | "grpc" | "grpc-web";
@@ -101,7 +102,6 @@ export function resolveSandboxSettings(
   env: Readonly<Record<string, string | undefined>>,
   baseDir: string,
 ): SandboxSettings {
-  const orDefault = (value: number | undefined, fallback: number) => (value === undefined || value === 0 ? fallback : value);
   const sandbox = file?.sandbox;
   const names = new Set<string>();
   const operatorServices = (file?.operatorServices ?? []).map((service, index): OperatorServiceSettings => {
@@ -111,10 +111,7 @@ export function resolveSandboxSettings(
       if (names.has(service.name)) throw new ConfigError(`${where}.name: duplicate operator service name "${service.name}"`);
       names.add(service.name);
     }
-    const apiKey = service.apiKeyEnv === "" ? undefined : env[service.apiKeyEnv];
-    if (service.apiKeyEnv !== "" && apiKey === undefined) {
-      throw new ConfigError(`${where}: environment variable ${service.apiKeyEnv} is not set`);
-    }
+    const apiKey = apiKeyFromEnv(service.apiKeyEnv, where, env);
     const path = isAbsolute(service.source.value) ? service.source.value : resolve(baseDir, service.source.value);
     return {
       name: service.name,
