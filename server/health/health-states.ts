@@ -25,8 +25,8 @@ export function computeHealthStates(
   draining: boolean,
 ): Map<string, ServingStatus> {
   const serving = (up: boolean) => (up && !draining ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-  const anyReady = backends.some((backend) => backend.ready);
   const readyBackends = new Set(backends.filter((backend) => backend.ready).map((backend) => backend.id));
+  const anyReady = readyBackends.size > 0;
   const states = new Map<string, ServingStatus>([
     ["", serving(anyReady)],
     [InferenceService.typeName, serving(anyReady)],

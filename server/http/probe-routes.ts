@@ -35,17 +35,20 @@ export function createProbeRoutes(options: ProbeRoutesOptions): (request: NodeRe
       return sendJson(response, 200, { status: "ok" });
     }
     if (request.method === "GET" && path === "/readyz") {
-      const backends = options.statuses().map((status) => ({
-        id: status.id,
-        kind: status.kind,
-        url: status.url,
-        reachable: status.reachable,
-        ready: status.ready,
-        models: status.models,
-        detail: status.detail,
-        checked_at: status.checkedAt === 0 ? null : new Date(status.checkedAt).toISOString(),
-        ...(options.circuit?.(status.id) === undefined ? {} : { circuit: options.circuit(status.id) }),
-      }));
+      const backends = options.statuses().map((status) => {
+        const circuit = options.circuit?.(status.id);
+        return {
+          id: status.id,
+          kind: status.kind,
+          url: status.url,
+          reachable: status.reachable,
+          ready: status.ready,
+          models: status.models,
+          detail: status.detail,
+          checked_at: status.checkedAt === 0 ? null : new Date(status.checkedAt).toISOString(),
+          ...(circuit === undefined ? {} : { circuit }),
+        };
+      });
       const draining = options.draining();
       const ready = !draining && backends.some((backend) => backend.ready);
       return sendJson(response, ready ? 200 : 503, { ready, draining, backends });

@@ -54,8 +54,9 @@ export function buildRoutingTable(snapshots: readonly BackendSnapshot[], aliases
   const byQualifiedName = new Map<string, Omit<RoutedModel, "aliases" | "id">>();
   const plainIds = new Map<string, string>();
   for (const snapshot of snapshots) {
-    const reachable = snapshot.discovery?.kind === "reachable";
-    const discovered = snapshot.discovery?.kind === "reachable" ? snapshot.discovery.models : snapshot.lastModels;
+    const discovery = snapshot.discovery;
+    const reachable = discovery?.kind === "reachable";
+    const discovered = reachable ? discovery.models : snapshot.lastModels;
     const names = new Map<string, BackendModel>();
     for (const model of discovered) names.set(model.name, reachable ? model : { ...model, state: ModelState.UNAVAILABLE });
     for (const name of snapshot.configuredModels) {
