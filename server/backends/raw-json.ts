@@ -34,6 +34,24 @@ export function rawMember(value: RawJsonValue | undefined, key: string): RawJson
   return found;
 }
 
+/** The value as `JSON.parse` would have returned it, for a caller that also needs the raw text. */
+export function toPlainJson(value: RawJsonValue): unknown {
+  switch (value.kind) {
+    case "object":
+      // Object.fromEntries, like JSON.parse, makes "__proto__" an own key, and the last duplicate wins.
+      return Object.fromEntries(value.entries.map(([key, item]) => [key, toPlainJson(item)]));
+    case "array":
+      return value.items.map(toPlainJson);
+    case "string":
+    case "boolean":
+      return value.value;
+    case "number":
+      return Number(value.raw);
+    case "null":
+      return null;
+  }
+}
+
 const numberPattern = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 class RawJsonParser {
@@ -126,19 +144,24 @@ class RawJsonParser {
     }
   }
 
-  /** Scans a string literal and decodes it with JSON.parse (exact escapes). */
+  /** Scans a string literal; one with escapes is decoded with JSON.parse (exact escapes). */
   private parseString(): string {
     const start = this.position;
     this.position++;
+    let escaped = false;
     while (this.position < this.text.length) {
       const char = this.text.charCodeAt(this.position);
       if (char === 0x5c) {
+        escaped = true;
         this.position += 2;
         continue;
       }
       if (char < 0x20) throw this.error("control character in string");
       this.position++;
-      if (char === 0x22) return JSON.parse(this.text.slice(start, this.position)) as string;
+      if (char === 0x22) {
+        // Without escapes the text between the quotes is the value: most keys and values need no decoding.
+        return escaped ? (JSON.parse(this.text.slice(start, this.position)) as string) : this.text.slice(start + 1, this.position - 1);
+      }
     }
     throw this.error("unterminated string");
   }

@@ -4,8 +4,9 @@ import { Role, ToolChoiceMode, WarningCode } from "../../../gen/protogate/v1/cha
 import type { BackendFinish, BackendModel, MappingWarning, RawToolCall } from "../backend.js";
 import { checkBackendOptions, type OptionAllowlist, unsupported } from "../backend-options.js";
 import { asArray, asCount, asNumber, asObject, asString } from "../json-guards.js";
-import { type RawJsonValue, parseRawJson, rawMember } from "../raw-json.js";
+import { type RawJsonValue, parseRawJson, rawMember, toPlainJson } from "../raw-json.js";
 import { createRawJsonBody } from "../raw-json-body.js";
+import { samplingFields } from "../sampling-fields.js";
 import { UpstreamError } from "../upstream-failure.js";
 import type { WireChatRequest, WireMessage } from "./wire.js";
 
@@ -96,20 +97,7 @@ export function toWireRequest(request: ChatRequest, backendModel: string, stream
   if (format?.case === "jsonObject") wire.format = "json";
   if (format?.case === "jsonSchema") wire.format = body.raw(format.value.schemaJson);
 
-  const options: Record<string, unknown> = {};
-  const sampling = request.sampling;
-  if (sampling !== undefined) {
-    if (sampling.temperature !== undefined) options.temperature = sampling.temperature;
-    if (sampling.topP !== undefined) options.top_p = sampling.topP;
-    if (sampling.topK !== undefined) options.top_k = sampling.topK;
-    if (sampling.minP !== undefined) options.min_p = sampling.minP;
-    if (sampling.maxTokens !== undefined) options.num_predict = sampling.maxTokens;
-    if (sampling.seed !== undefined) options.seed = body.raw(sampling.seed.toString());
-    if (sampling.stop.length > 0) options.stop = [...sampling.stop];
-    if (sampling.presencePenalty !== undefined) options.presence_penalty = sampling.presencePenalty;
-    if (sampling.frequencyPenalty !== undefined) options.frequency_penalty = sampling.frequencyPenalty;
-    if (sampling.repeatPenalty !== undefined) options.repeat_penalty = sampling.repeatPenalty;
-  }
+  const options = samplingFields(request.sampling, body, { maxTokens: "num_predict", repeatPenalty: "repeat_penalty" });
   const { keep_alive: keepAlive, ...modelOptions } = checkBackendOptions(
     request.backendOptions?.ollama as JsonObject | undefined,
     ollamaOptionAllowlist,
@@ -154,8 +142,13 @@ export function parseChatLine(line: string): ParsedLine {
   let parsed: unknown;
   let rawLine: RawJsonValue | undefined;
   try {
-    parsed = JSON.parse(line);
-    if (line.includes('"tool_calls"')) rawLine = parseRawJson(line);
+    // Parsed once either way: the raw parser's result also gives the plain value.
+    if (line.includes('"tool_calls"')) {
+      rawLine = parseRawJson(line);
+      parsed = toPlainJson(rawLine);
+    } else {
+      parsed = JSON.parse(line);
+    }
   } catch {
     throw new UpstreamError({ kind: "protocol", detail: `chat line is not JSON: ${line.slice(0, 200)}` });
   }
@@ -199,6 +192,15 @@ function readFinish(line: Record<string, unknown>): BackendFinish {
       ...(generationNs === undefined ? {} : { generationMs: generationNs / 1e6 }),
     },
   };
+}
+
+/** The entries of /api/tags or /api/ps that name a model (`name`, or `model` on older servers). */
+export function namedModels(list: unknown): Array<{ readonly name: string; readonly entry: Record<string, unknown> }> {
+  return asArray(asObject(list)?.models).flatMap((value) => {
+    const entry = asObject(value);
+    const name = asString(entry?.name) ?? asString(entry?.model);
+    return entry === undefined || name === undefined ? [] : [{ name, entry }];
+  });
 }
 
 /** Ollama's capability names mapped to the contract's. */

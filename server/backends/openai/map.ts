@@ -13,6 +13,7 @@ import type {
 import { checkBackendOptions, type OptionAllowlist } from "../backend-options.js";
 import { asArray, asCount, asNumber, asObject, asString } from "../json-guards.js";
 import { createRawJsonBody } from "../raw-json-body.js";
+import { samplingFields } from "../sampling-fields.js";
 import { UpstreamError } from "../upstream-failure.js";
 import type { WireChatRequest, WireMessage } from "./wire.js";
 
@@ -139,23 +140,13 @@ export function toWireRequest(
     };
   }
 
-  const sampling = request.sampling;
-  if (sampling !== undefined) {
-    if (sampling.temperature !== undefined) wire.temperature = sampling.temperature;
-    if (sampling.topP !== undefined) wire.top_p = sampling.topP;
-    if (sampling.topK !== undefined) wire.top_k = sampling.topK;
-    if (sampling.minP !== undefined) wire.min_p = sampling.minP;
-    if (sampling.maxTokens !== undefined) wire.max_tokens = sampling.maxTokens;
-    // Spliced as text: a 64-bit seed does not survive a JS number.
-    if (sampling.seed !== undefined) wire.seed = body.raw(sampling.seed.toString());
-    if (sampling.stop.length > 0) wire.stop = [...sampling.stop];
-    if (sampling.presencePenalty !== undefined) wire.presence_penalty = sampling.presencePenalty;
-    if (sampling.frequencyPenalty !== undefined) wire.frequency_penalty = sampling.frequencyPenalty;
-    if (sampling.repeatPenalty !== undefined) {
-      if (flavour === "vllm") wire.repetition_penalty = sampling.repeatPenalty;
-      else wire.repeat_penalty = sampling.repeatPenalty;
-    }
-  }
+  Object.assign(
+    wire,
+    samplingFields(request.sampling, body, {
+      maxTokens: "max_tokens",
+      repeatPenalty: flavour === "vllm" ? "repetition_penalty" : "repeat_penalty",
+    }),
+  );
   if (request.reasoning !== undefined) wire.chat_template_kwargs = { enable_thinking: request.reasoning };
 
   const options = checkBackendOptions(
