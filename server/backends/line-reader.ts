@@ -1,4 +1,4 @@
-import { toUpstreamError } from "./upstream-http.js";
+import { toUpstreamError } from "./upstream-failure.js";
 
 /**
  * Yields the lines of a streamed body (without their `\n` or `\r\n`),
@@ -7,8 +7,7 @@ import { toUpstreamError } from "./upstream-http.js";
  * fired, truncated otherwise). Leaving the loop early closes the body, which
  * closes the upstream connection and stops generation there.
  */
-export async function* readLines(body: AsyncIterable<Uint8Array> | null, signal: AbortSignal): AsyncGenerator<string> {
-  if (body === null) return;
+export async function* readLines(body: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<string> {
   const decoder = new TextDecoder("utf-8");
   let buffered = "";
   const chunks = body[Symbol.asyncIterator]();

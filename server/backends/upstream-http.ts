@@ -1,9 +1,9 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { UpstreamError, parseRetryAfter } from "./upstream-failure.js";
+import { UpstreamError, parseRetryAfter, toUpstreamError } from "./upstream-failure.js";
 
 /** What an upstream call needs to be sent. */
-export interface UpstreamRequest {
+interface UpstreamRequest {
   readonly url: string;
   readonly method: "GET" | "POST" | "DELETE";
   readonly bodyText?: string;
@@ -13,9 +13,6 @@ export interface UpstreamRequest {
 
 /** A 2xx answer from a backend, its body not yet read. */
 export interface UpstreamResponse {
-  readonly status: number;
-  /** A response header, or null. */
-  header(name: string): string | null;
   /** The body as it arrives; leaving the iteration early closes the connection. */
   readonly body: AsyncIterable<Uint8Array>;
   /** The whole body as UTF-8 text. */
@@ -42,7 +39,7 @@ const agents = {
  * that cost several hundred microseconds of CPU per request — more than
  * the rest of the gateway's own work for a unary chat.
  */
-export async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
+async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
   let message: IncomingMessage;
   try {
     message = await openRequest(request);
@@ -50,14 +47,10 @@ export async function sendUpstream(request: UpstreamRequest): Promise<UpstreamRe
     throw toUpstreamError(error, request.signal);
   }
   const response = wrapResponse(message);
-  if (message.statusCode === undefined || message.statusCode < 200 || message.statusCode > 299) {
+  const status = message.statusCode ?? 0;
+  if (status < 200 || status > 299) {
     const bodyText = await readTextSafely(response, request.signal);
-    throw new UpstreamError({
-      kind: "http",
-      status: message.statusCode ?? 0,
-      bodyText,
-      retryAfterMs: parseRetryAfter(response.header("retry-after")),
-    });
+    throw new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(message.headers["retry-after"] ?? null) });
   }
   return response;
 }
@@ -80,11 +73,6 @@ function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
 
 function wrapResponse(message: IncomingMessage): UpstreamResponse {
   return {
-    status: message.statusCode ?? 0,
-    header(name) {
-      const value = message.headers[name.toLowerCase()];
-      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
-    },
     body: message,
     async text() {
       const chunks: Buffer[] = [];
@@ -93,6 +81,61 @@ function wrapResponse(message: IncomingMessage): UpstreamResponse {
       // one that closes early without a reset is caught here.
       if (!message.complete) throw Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" });
       return Buffer.concat(chunks).toString("utf8");
+    },
+  };
+}
+
+/** Where one backend is and how to authenticate to it. */
+export interface UpstreamClientOptions {
+  /** Base URL; trailing slashes are ignored. */
+  readonly baseUrl: string;
+  /** Bearer token, if the server wants one. */
+  readonly apiKey?: string | undefined;
+}
+
+/**
+ * One backend's HTTP calls, with its base URL and credentials applied to
+ * every request, so a backend only names paths.
+ */
+export interface UpstreamClient {
+  /** The base URL without trailing slashes. */
+  readonly baseUrl: string;
+  /** POSTs a JSON body. `headers` (e.g. `traceparent`) never replace the credentials. */
+  post(path: string, bodyText: string, signal: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<UpstreamResponse>;
+  /** GETs `path` and reads its whole body, so the connection goes back to the pool. */
+  getText(path: string, signal: AbortSignal): Promise<string>;
+  /** GETs `path` and parses its body as JSON; `what` names it in a protocol failure (default: the path). */
+  getJson(path: string, signal: AbortSignal, what?: string): Promise<unknown>;
+}
+
+/**
+ * Creates the HTTP client of one backend.
+ *
+ * @example
+ * const upstream = createUpstreamClient({ baseUrl: "http://127.0.0.1:11434/" });
+ * const tags = await upstream.getJson("/api/tags", signal);
+ */
+export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const credentials: Readonly<Record<string, string>> =
+    options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  async function getText(path: string, signal: AbortSignal): Promise<string> {
+    const response = await sendUpstream({ url: `${baseUrl}${path}`, method: "GET", headers: credentials, signal });
+    return readBodyText(response, signal);
+  }
+  return {
+    baseUrl,
+    post: (path, bodyText, signal, headers) =>
+      sendUpstream({
+        url: `${baseUrl}${path}`,
+        method: "POST",
+        bodyText,
+        headers: headers === undefined ? credentials : { ...headers, ...credentials },
+        signal,
+      }),
+    getText,
+    async getJson(path, signal, what = path) {
+      return parseUpstreamJson(await getText(path, signal), what);
     },
   };
 }
@@ -122,51 +165,4 @@ async function readTextSafely(response: UpstreamResponse, signal: AbortSignal): 
     if (signal.aborted) throw toUpstreamError(error, signal);
     return "";
   }
-}
-
-/**
- * Classifies an exception from a request or a body read. Our signal firing
- * wins over whatever error the abort caused.
- */
-export function toUpstreamError(
-  error: unknown,
-  signal: AbortSignal,
-  whenNotAborted: "network" | "truncated" = "network",
-): UpstreamError {
-  if (error instanceof UpstreamError) return error;
-  if (signal.aborted) return new UpstreamError({ kind: "aborted", reason: signal.reason });
-  if (whenNotAborted === "truncated") return new UpstreamError({ kind: "truncated", cause: error });
-  return new UpstreamError({ kind: "network", detail: describeNetworkError(error), cause: error });
-}
-
-/** A short, safe description of a network failure (e.g. "connection refused"). */
-export function describeNetworkError(error: unknown): string {
-  const code = findErrorCode(error);
-  switch (code) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "connection reset";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "host not found";
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return "connect timeout";
-    case "UND_ERR_HEADERS_TIMEOUT":
-      return "no response headers in time";
-    default:
-      return code === undefined ? "network error" : code.toLowerCase();
-  }
-}
-
-function findErrorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as Error & { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    current = current.cause;
-  }
-  return undefined;
 }

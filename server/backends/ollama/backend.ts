@@ -10,12 +10,12 @@ import type {
   BackendStreamEvent,
   PreparedChat,
 } from "../backend.js";
-import { asArray, asCount, asObject, asString } from "../json-guards.js";
+import { asCount, asObject, asString } from "../json-guards.js";
 import { readLines } from "../line-reader.js";
-import { UpstreamError } from "../upstream-failure.js";
-import { type UpstreamResponse, parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { UpstreamError, failedProbe } from "../upstream-failure.js";
+import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { ollamaError } from "./errors.js";
-import { capabilitiesFromShow, contextLengthFromShow, parseChatLine, toWireRequest } from "./map.js";
+import { capabilitiesFromShow, contextLengthFromShow, namedModels, parseChatLine, toWireRequest } from "./map.js";
 
 /** How to reach one Ollama server. */
 export interface OllamaBackendOptions {
@@ -35,24 +35,14 @@ export interface OllamaBackendOptions {
  * const backend = createOllamaBackend({ id: "ollama", baseUrl: "http://127.0.0.1:11434" });
  */
 export function createOllamaBackend(options: OllamaBackendOptions): Backend {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const headers: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  const upstream = createUpstreamClient(options);
   /** /api/show answers by name and digest; they only change when the model does. */
   const showCache = new Map<string, unknown>();
-
-  const post = (path: string, bodyText: string, signal: AbortSignal, extraHeaders?: Readonly<Record<string, string>>) =>
-    sendUpstream({
-      url: `${baseUrl}${path}`,
-      method: "POST",
-      bodyText,
-      headers: extraHeaders === undefined ? headers : { ...extraHeaders, ...headers },
-      signal,
-    });
 
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false);
     try {
-      const response = await post("/api/chat", bodyText, call.signal, call.headers);
+      const response = await upstream.post("/api/chat", bodyText, call.signal, call.headers);
       const parsed = parseChatLine(await readBodyText(response, call.signal));
       const finish = parsed.finish ?? { rawFinishReason: "", usage: undefined, timings: {} };
       return {
@@ -71,7 +61,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, true);
     let response: UpstreamResponse;
     try {
-      response = await post("/api/chat", bodyText, call.signal, call.headers);
+      response = await upstream.post("/api/chat", bodyText, call.signal, call.headers);
     } catch (error) {
       throw ollamaError(error, options.id, call.signal);
     }
@@ -97,16 +87,11 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
     }
   }
 
-  async function getJson(path: string, signal: AbortSignal): Promise<unknown> {
-    const response = await sendUpstream({ url: `${baseUrl}${path}`, method: "GET", headers, signal });
-    return parseUpstreamJson(await readBodyText(response, signal), path);
-  }
-
   async function show(name: string, digest: string, signal: AbortSignal): Promise<unknown> {
     const key = `${name}@${digest}`;
     if (showCache.has(key)) return showCache.get(key);
     try {
-      const response = await post("/api/show", JSON.stringify({ model: name }), signal);
+      const response = await upstream.post("/api/show", JSON.stringify({ model: name }), signal);
       const body = parseUpstreamJson(await readBodyText(response, signal), "/api/show");
       showCache.set(key, body);
       return body;
@@ -117,32 +102,21 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
 
   async function discover(signal: AbortSignal): Promise<BackendDiscovery> {
     try {
-      const [tags, running] = await Promise.all([getJson("/api/tags", signal), getJson("/api/ps", signal)]);
-      const loaded = new Map(
-        asArray(asObject(running)?.models).flatMap((value) => {
-          const entry = asObject(value);
-          const name = asString(entry?.name) ?? asString(entry?.model);
-          return name === undefined ? [] : [[name, asCount(entry?.context_length)] as const];
-        }),
-      );
-      const entries = asArray(asObject(tags)?.models).map(asObject);
+      const [tags, running] = await Promise.all([upstream.getJson("/api/tags", signal), upstream.getJson("/api/ps", signal)]);
+      const loaded = new Map(namedModels(running).map(({ name, entry }) => [name, asCount(entry.context_length)]));
       const models = await Promise.all(
-        entries.flatMap((entry): Array<Promise<BackendModel>> => {
-          const name = asString(entry?.name) ?? asString(entry?.model);
-          if (name === undefined) return [];
-          return [
-            show(name, asString(entry?.digest) ?? "", signal).then((details) => {
-              const size = asCount(entry?.size);
-              return {
-                name,
-                state: loaded.has(name) ? ModelState.LOADED : ModelState.AVAILABLE,
-                capabilities: capabilitiesFromShow(details),
-                contextLength: loaded.get(name) ?? contextLengthFromShow(details),
-                sizeBytes: size === undefined ? undefined : BigInt(size),
-              };
-            }),
-          ];
-        }),
+        namedModels(tags).map(({ name, entry }) =>
+          show(name, asString(entry.digest) ?? "", signal).then((details): BackendModel => {
+            const size = asCount(entry.size);
+            return {
+              name,
+              state: loaded.has(name) ? ModelState.LOADED : ModelState.AVAILABLE,
+              capabilities: capabilitiesFromShow(details),
+              contextLength: loaded.get(name) ?? contextLengthFromShow(details),
+              sizeBytes: size === undefined ? undefined : BigInt(size),
+            };
+          }),
+        ),
       );
       return { kind: "reachable", ready: true, models, detail: `${models.length} model(s), ${loaded.size} loaded` };
     } catch (error) {
@@ -153,21 +127,14 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   /** `GET /api/version` says Ollama is up; `GET /api/ps` which models are in memory. Ollama loads on demand, so up is ready. */
   async function probe(signal: AbortSignal): Promise<BackendProbe> {
     try {
-      const version = asString(asObject(await getJson("/api/version", signal))?.version);
+      const version = asString(asObject(await upstream.getJson("/api/version", signal))?.version);
       if (version === undefined) return { kind: "down", detail: "/api/version did not name a version (not Ollama?)" };
-      const running = asArray(asObject(await getJson("/api/ps", signal))?.models).flatMap((value) => {
-        const entry = asObject(value);
-        const name = asString(entry?.name) ?? asString(entry?.model);
-        return name === undefined ? [] : [name];
-      });
+      const running = namedModels(await upstream.getJson("/api/ps", signal)).map(({ name }) => name);
       return { kind: "ready", detail: `Ollama ${version}, ${running.length} loaded`, loadedModels: running };
     } catch (error) {
-      if (error instanceof UpstreamError && error.failure.kind === "http") {
-        return { kind: "not-ready", detail: `health check failed (HTTP ${error.failure.status})` };
-      }
-      return { kind: "down", detail: ollamaError(error, options.id, signal).rawMessage };
+      return failedProbe(error, (cause) => ollamaError(cause, options.id, signal));
     }
   }
 
-  return { id: options.id, kind: "ollama", baseUrl, chat, chatStream, discover, probe };
+  return { id: options.id, kind: "ollama", baseUrl: upstream.baseUrl, chat, chatStream, discover, probe };
 }

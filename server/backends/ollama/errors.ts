@@ -1,7 +1,5 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { asObject, asString } from "../json-guards.js";
-import { UpstreamError, connectErrorForFailure } from "../upstream-failure.js";
-import { toUpstreamError } from "../upstream-http.js";
+import { backendCallError, upstreamErrorMessage } from "../upstream-failure.js";
 
 /**
  * Maps any failure of a call to Ollama's native API to a ConnectError.
@@ -9,11 +7,10 @@ import { toUpstreamError } from "../upstream-http.js";
  * out-of-memory load failures (500); everything else gets the shared mapping.
  */
 export function ollamaError(error: unknown, backendId: string, signal: AbortSignal): ConnectError {
-  const failure = (error instanceof UpstreamError ? error : toUpstreamError(error, signal)).failure;
-  return connectErrorForFailure(failure, {
+  return backendCallError(error, signal, {
     backendId,
     describeHttp(status, bodyText) {
-      const message = upstreamMessage(bodyText).toLowerCase();
+      const message = upstreamErrorMessage(bodyText).toLowerCase();
       if (status === 404 && message.includes("not found")) {
         return { code: Code.NotFound, message: `backend "${backendId}" does not have the requested model` };
       }
@@ -26,13 +23,4 @@ export function ollamaError(error: unknown, backendId: string, signal: AbortSign
       return undefined;
     },
   });
-}
-
-/** The `error` string of an Ollama error body. */
-function upstreamMessage(bodyText: string): string {
-  try {
-    return asString(asObject(JSON.parse(bodyText))?.error) ?? "";
-  } catch {
-    return bodyText.slice(0, 500);
-  }
 }

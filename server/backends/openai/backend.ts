@@ -12,8 +12,8 @@ import type {
 } from "../backend.js";
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
 import { readLines } from "../line-reader.js";
-import { UpstreamError } from "../upstream-failure.js";
-import { type UpstreamResponse, parseUpstreamJson, readBodyText, sendUpstream } from "../upstream-http.js";
+import { UpstreamError, failedProbe } from "../upstream-failure.js";
+import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { openAiError } from "./errors.js";
 import { type OpenAiFlavour, completionToResult, createChunkMapper, toWireRequest } from "./map.js";
 
@@ -35,20 +35,13 @@ export interface OpenAiBackendOptions {
  * const backend = createOpenAiBackend({ id: "llamacpp", baseUrl: "http://127.0.0.1:8080" });
  */
 export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const headers: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  const upstream = createUpstreamClient(options);
   let flavour: OpenAiFlavour = "generic";
   /** The models of the last successful /v1/models, reported as loading while the server loads. */
   let knownModels: readonly BackendModel[] = [];
 
   const post = (bodyText: string, call: BackendCallOptions) =>
-    sendUpstream({
-      url: `${baseUrl}/v1/chat/completions`,
-      method: "POST",
-      bodyText,
-      headers: call.headers === undefined ? headers : { ...call.headers, ...headers },
-      signal: call.signal,
-    });
+    upstream.post("/v1/chat/completions", bodyText, call.signal, call.headers);
 
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false, flavour);
@@ -100,8 +93,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   async function discover(signal: AbortSignal): Promise<BackendDiscovery> {
     let models: BackendModel[];
     try {
-      const response = await sendUpstream({ url: `${baseUrl}/v1/models`, method: "GET", headers, signal });
-      const list = asObject(parseUpstreamJson(await readBodyText(response, signal), "model list"));
+      const list = asObject(await upstream.getJson("/v1/models", signal, "model list"));
       const entries = asArray(list?.data).map(asObject);
       const owner = asString(entries[0]?.owned_by);
       flavour = owner === "llamacpp" ? "llamacpp" : owner === "vllm" ? "vllm" : "generic";
@@ -128,59 +120,54 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
       return { kind: "unreachable", detail: mapped.rawMessage };
     }
     knownModels = models;
-    if (flavour === "llamacpp") return discoverLlamaCppHealth(models, signal);
-    if (flavour === "vllm") return discoverVllmHealth(models, signal);
-    return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
-  }
-
-  /** llama.cpp answers /health with 503 while it loads the model. */
-  async function discoverLlamaCppHealth(models: BackendModel[], signal: AbortSignal): Promise<BackendDiscovery> {
-    try {
-      await sendUpstream({ url: `${baseUrl}/health`, method: "GET", headers, signal });
-      return { kind: "reachable", ready: true, models, detail: "llama.cpp ready" };
-    } catch (error) {
-      return isServiceUnavailable(error)
-        ? notReady(models, "llama.cpp is loading the model", ModelState.LOADING)
-        : notReady(models, "llama.cpp health check failed", ModelState.UNAVAILABLE);
-    }
-  }
-
-  /** vLLM still lists its model when its engine is dead; only /health (503) tells. */
-  async function discoverVllmHealth(models: BackendModel[], signal: AbortSignal): Promise<BackendDiscovery> {
-    try {
-      await sendUpstream({ url: `${baseUrl}/health`, method: "GET", headers, signal });
-      return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
-    } catch {
-      return notReady(models, "vLLM health check failed", ModelState.UNAVAILABLE);
-    }
+    if (flavour === "generic") return { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
+    return discoverHealth(flavour, models, signal);
   }
 
   /**
-   * llama.cpp and vLLM: `GET /health` (llama.cpp answers 503 while it loads
-   * the model; vLLM 503 when its engine is dead). Other servers (and
-   * llama.cpp before the first discovery told which server it is):
-   * `GET /v1/models`, where a 503 also means loading.
+   * Readiness from `/health`: llama.cpp answers 503 while it loads the
+   * model; vLLM still lists its model when its engine is dead, and only
+   * `/health` tells.
+   */
+  async function discoverHealth(server: HealthServer, models: BackendModel[], signal: AbortSignal): Promise<BackendDiscovery> {
+    const health = await probeHealth(server, signal);
+    if (health.kind === "loading") return notReady(models, "llama.cpp is loading the model", ModelState.LOADING);
+    if (health.kind !== "ready") return notReady(models, `${productNames[server]} health check failed`, ModelState.UNAVAILABLE);
+    return server === "llamacpp"
+      ? { kind: "reachable", ready: true, models, detail: "llama.cpp ready" }
+      : { kind: "reachable", ready: models.length > 0, models, detail: `${models.length} model(s)` };
+  }
+
+  /**
+   * llama.cpp and vLLM: `GET /health`. Other servers (and llama.cpp before
+   * the first discovery told which server it is): `GET /v1/models`.
    */
   async function probe(signal: AbortSignal): Promise<BackendProbe> {
-    const health = flavour === "llamacpp" || flavour === "vllm";
+    const server = flavour;
+    if (server !== "generic") return probeHealth(server, signal);
     try {
-      const response = await sendUpstream({ url: `${baseUrl}${health ? "/health" : "/v1/models"}`, method: "GET", headers, signal });
-      if (health) {
-        await readBodyText(response, signal);
-        return { kind: "ready", detail: `${flavour === "llamacpp" ? "llama.cpp" : "vLLM"} /health ok` };
-      }
-      const list = asObject(parseUpstreamJson(await readBodyText(response, signal), "model list"));
-      const count = asArray(list?.data).length;
+      const count = asArray(asObject(await upstream.getJson("/v1/models", signal, "model list"))?.data).length;
       return count > 0 ? { kind: "ready", detail: `${count} model(s)` } : { kind: "not-ready", detail: "no models listed" };
     } catch (error) {
-      if (isServiceUnavailable(error)) {
-        return flavour === "vllm" ? { kind: "not-ready", detail: "vLLM health check failed (HTTP 503)" } : { kind: "loading", detail: "the server is loading the model" };
-      }
-      if (error instanceof UpstreamError && error.failure.kind === "http") {
-        return { kind: "not-ready", detail: `health check failed (HTTP ${error.failure.status})` };
-      }
-      return { kind: "down", detail: openAiError(error, options.id, signal).rawMessage };
+      return probeFailure(error, server, signal);
     }
+  }
+
+  async function probeHealth(server: HealthServer, signal: AbortSignal): Promise<BackendProbe> {
+    try {
+      await upstream.getText("/health", signal);
+      return { kind: "ready", detail: `${productNames[server]} /health ok` };
+    } catch (error) {
+      return probeFailure(error, server, signal);
+    }
+  }
+
+  /** A 503 means loading (llama.cpp, or a server not identified yet), except from vLLM, whose engine is then dead. */
+  function probeFailure(error: unknown, server: OpenAiFlavour, signal: AbortSignal): BackendProbe {
+    if (isServiceUnavailable(error)) {
+      return server === "vllm" ? { kind: "not-ready", detail: "vLLM health check failed (HTTP 503)" } : { kind: "loading", detail: "the server is loading the model" };
+    }
+    return failedProbe(error, (cause) => openAiError(cause, options.id, signal));
   }
 
   /** A server that answers but cannot serve yet: its models are listed in `state`. */
@@ -191,13 +178,17 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   return {
     id: options.id,
     kind: "openai",
-    baseUrl,
+    baseUrl: upstream.baseUrl,
     chat,
     chatStream,
     discover,
     probe,
   };
 }
+
+/** The servers that have a `/health` endpoint, and their names in details. */
+type HealthServer = Exclude<OpenAiFlavour, "generic">;
+const productNames: Readonly<Record<HealthServer, string>> = { llamacpp: "llama.cpp", vllm: "vLLM" };
 
 /** Whether a failure is an HTTP 503: the server is up but not ready (llama.cpp while loading). */
 function isServiceUnavailable(error: unknown): boolean {

@@ -1,7 +1,5 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { asObject, asString } from "../json-guards.js";
-import { UpstreamError, connectErrorForFailure } from "../upstream-failure.js";
-import { toUpstreamError } from "../upstream-http.js";
+import { backendCallError, upstreamErrorMessage } from "../upstream-failure.js";
 
 /**
  * Maps any failure of a call to an OpenAI-compatible backend to a
@@ -10,11 +8,10 @@ import { toUpstreamError } from "../upstream-http.js";
  * the shared mapping.
  */
 export function openAiError(error: unknown, backendId: string, signal: AbortSignal): ConnectError {
-  const failure = (error instanceof UpstreamError ? error : toUpstreamError(error, signal)).failure;
-  return connectErrorForFailure(failure, {
+  return backendCallError(error, signal, {
     backendId,
     describeHttp(status, bodyText) {
-      const message = upstreamMessage(bodyText).toLowerCase();
+      const message = upstreamErrorMessage(bodyText).toLowerCase();
       if (status === 503 && message.includes("loading")) {
         return { code: Code.Unavailable, message: `backend "${backendId}" is still loading the model` };
       }
@@ -28,14 +25,4 @@ export function openAiError(error: unknown, backendId: string, signal: AbortSign
       return undefined;
     },
   });
-}
-
-/** The `message` of an OpenAI-style error body (`{"error":{"message"}}` or vLLM's `{"message"}`). */
-function upstreamMessage(bodyText: string): string {
-  try {
-    const body = asObject(JSON.parse(bodyText));
-    return asString(asObject(body?.error)?.message) ?? asString(body?.message) ?? asString(body?.error) ?? "";
-  } catch {
-    return bodyText.slice(0, 500);
-  }
 }
