@@ -124,6 +124,16 @@ describe("OpenAI-compatible backend: discovery", () => {
     expect(await backend.discover(signal)).toMatchObject({ kind: "reachable", ready: true, detail: "1 model(s)" });
   });
 
+  it.each(["llamacpp", "vllm"] as const)("reuses one keep-alive connection across discoveries of %s", async (flavour) => {
+    const { fake, backend } = await setup(flavour);
+    for (let round = 0; round < 5; round++) {
+      expect(await backend.discover(new AbortController().signal)).toMatchObject({ kind: "reachable", ready: true });
+    }
+    // /v1/models and /health, five times, over the shared keep-alive agent.
+    expect(fake.requests).toHaveLength(10);
+    expect(fake.connectionCount).toBe(1);
+  });
+
   it("reports a refused connection as unreachable", async () => {
     const backend = createOpenAiBackend({ id: "down", baseUrl: await refusedUrl() });
     expect(await backend.discover(new AbortController().signal)).toEqual({
