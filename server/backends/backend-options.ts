@@ -72,7 +72,7 @@ function describe(expected: OptionType): string {
   }
 }
 
-/** Re-exported for backends that reject a request shape outright. */
+/** An invalid_argument error for a request shape a backend cannot take (e.g. non-object tool arguments for Ollama). */
 export function unsupported(field: string, message: string): ConnectError {
   return violationsError(field, "backend.unsupported", message, Code.InvalidArgument);
 }

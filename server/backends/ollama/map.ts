@@ -6,6 +6,7 @@ import { checkBackendOptions, type OptionAllowlist, unsupported } from "../backe
 import { asArray, asCount, asNumber, asObject, asString } from "../json-guards.js";
 import { type RawJsonValue, parseRawJson, rawMember, toPlainJson } from "../raw-json.js";
 import { createRawJsonBody } from "../raw-json-body.js";
+import { toolParametersJson } from "../tool-schema.js";
 import { samplingFields } from "../sampling-fields.js";
 import { UpstreamError } from "../upstream-failure.js";
 import type { WireChatRequest, WireMessage } from "./wire.js";
@@ -81,7 +82,7 @@ export function toWireRequest(request: ChatRequest, backendModel: string, stream
       function: {
         name: tool.name,
         ...(tool.description === "" ? {} : { description: tool.description }),
-        parameters: body.raw(tool.parametersJson === "" ? '{"type":"object","properties":{}}' : tool.parametersJson),
+        parameters: body.raw(toolParametersJson(tool)),
       },
     }));
   }

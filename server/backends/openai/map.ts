@@ -13,6 +13,7 @@ import type {
 import { checkBackendOptions, type OptionAllowlist } from "../backend-options.js";
 import { asArray, asCount, asNumber, asObject, asString } from "../json-guards.js";
 import { createRawJsonBody } from "../raw-json-body.js";
+import { toolParametersJson } from "../tool-schema.js";
 import { samplingFields } from "../sampling-fields.js";
 import { UpstreamError } from "../upstream-failure.js";
 import type { WireChatRequest, WireMessage } from "./wire.js";
@@ -113,7 +114,7 @@ export function toWireRequest(
       function: {
         name: tool.name,
         ...(tool.description === "" ? {} : { description: tool.description }),
-        parameters: body.raw(tool.parametersJson === "" ? '{"type":"object","properties":{}}' : tool.parametersJson),
+        parameters: body.raw(toolParametersJson(tool)),
         ...(tool.strict ? { strict: true } : {}),
       },
     }));
