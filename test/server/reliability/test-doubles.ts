@@ -1,4 +1,5 @@
 import type { LimiterTimers } from "../../../server/reliability/index.js";
+import { createRandom } from "../../helpers/random-json.js";
 
 /** A clock that moves only when told to. */
 export interface FakeClock {
@@ -23,14 +24,7 @@ export function createFakeClock(start = 0): FakeClock {
 
 /** A deterministic source of numbers in [0, 1) (mulberry32). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return createRandom(seed).next;
 }
 
 /** A deterministic source of random bytes built on seededRandom. */
