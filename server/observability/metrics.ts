@@ -7,6 +7,7 @@ import { InferenceService } from "../../gen/protogate/v1/inference_service_pb.js
 import { ModelService } from "../../gen/protogate/v1/model_service_pb.js";
 import { type CircuitState, type RetryReason, retryReasons } from "../reliability/index.js";
 import { codeLabel, noneLabel, unknownLabel } from "./labels.js";
+import type { WindowName } from "./rolling-stats.js";
 import type { SessionOutcome } from "./session-tracker.js";
 
 /**
@@ -99,7 +100,7 @@ export interface RequestRecord {
 export interface GatewayMetricsOptions {
   /** Where to register; a fresh Registry by default (never prom-client's global one). */
   readonly registry?: Registry;
-  /** Model names that may appear as a label value; others become "unknown". Called on every record. */
+  /** Model names that may appear as a label value; others become "unknown". Called on every record, so return a prebuilt Set. */
   readonly knownModels: () => ReadonlySet<string>;
   /** Backend ids that may appear as a label value; when absent, ids pass through (they come from config). */
   readonly knownBackends?: () => ReadonlySet<string>;
@@ -163,7 +164,7 @@ export interface GatewayMetrics {
   /** Counts a request rejected for breaking a rule of its message (invalid_argument with a buf.validate.Violations detail). */
   recordRequestViolation(labels: { readonly service: string; readonly method: string }): void;
   /** Sets `protogate_error_free_session_ratio` for a window ("1m", "5m", "15m"); undefined removes the series (no session in the window). */
-  setErrorFreeSessionRatio(window: "1m" | "5m" | "15m", ratio: number | undefined): void;
+  setErrorFreeSessionRatio(window: WindowName, ratio: number | undefined): void;
   /** Counts a closed session; `evicted` when it was closed early to bound memory. */
   recordSessionClosed(outcome: SessionOutcome, options?: { readonly evicted?: boolean }): void;
   /** Sets `protogate_sessions_active`. */
@@ -172,166 +173,77 @@ export interface GatewayMetrics {
 
 const circuitStateValues: Readonly<Record<CircuitState, number>> = { closed: 0, "half-open": 1, open: 2 };
 
+interface RpcLabels {
+  readonly service: string;
+  readonly method: string;
+}
+
+const unknownRpcLabels: RpcLabels = { service: unknownLabel, method: unknownLabel };
+
 /**
  * Creates and registers the gateway's metrics.
  *
  * @example
- * const metrics = createGatewayMetrics({ knownModels: () => new Set(catalog.table().models.keys()) });
+ * let models: ReadonlySet<string> = new Set(["qwen"]); // rebuilt when the catalog changes, not per record
+ * const metrics = createGatewayMetrics({ knownModels: () => models });
  * metrics.recordRequest({ service: "protogate.v1.InferenceService", method: "Chat", model: "qwen", backend: "llama",
  *   code: "ok", durationMs: 812, upstreamMs: 809, tokensIn: 120, tokensOut: 64 });
  * response.setHeader("content-type", metrics.contentType).end(await metrics.render());
  */
 export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMetrics {
   const registry = options.registry ?? new Registry();
-  const registers = [registry];
-  const methodsByService = new Map<string, ReadonlySet<string>>();
+  // The service and method labels of every known RPC, made once: each record reuses them.
+  const rpcLabelsByService = new Map<string, ReadonlyMap<string, RpcLabels>>();
   for (const service of options.services ?? [InferenceService, ModelService, Health]) {
-    methodsByService.set(service.typeName, new Set(service.methods.map((method) => method.name)));
+    const { typeName } = service;
+    rpcLabelsByService.set(typeName, new Map<string, RpcLabels>(service.methods.map((method) => [method.name, { service: typeName, method: method.name }])));
   }
   const sandboxOutcomes = new Set(options.sandboxOutcomes ?? defaultSandboxOutcomes);
   const allowedRetryReasons: ReadonlySet<string> = new Set(retryReasons);
 
-  const requests = new Counter({
-    name: "protogate_requests_total",
-    help: "RPCs finished, by service, method, model, backend and Connect code.",
-    labelNames: ["service", "method", "model", "backend", "code"] as const,
-    registers,
-  });
-  const requestDuration = new Histogram({
-    name: "protogate_request_duration_seconds",
-    help: "Wall time of RPCs, from the first byte of the request to the last byte of the answer.",
-    labelNames: ["service", "method", "model", "backend"] as const,
-    buckets: [...durationBucketsSeconds],
-    registers,
-  });
-  const timeToFirstToken = new Histogram({
-    name: "protogate_time_to_first_token_seconds",
-    help: "Time from the start of an RPC to the first generated token.",
-    labelNames: ["model", "backend"] as const,
-    buckets: [...timeToFirstTokenBucketsSeconds],
-    registers,
-  });
-  const interTokenLatency = new Histogram({
-    name: "protogate_inter_token_latency_seconds",
-    help: "Gap between consecutive streamed tokens or chunks.",
-    labelNames: ["model", "backend"] as const,
-    buckets: [...interTokenBucketsSeconds],
-    registers,
-  });
-  const upstreamDuration = new Histogram({
-    name: "protogate_upstream_duration_seconds",
-    help: "Time spent in backend calls per RPC, all attempts included.",
-    labelNames: ["model", "backend"] as const,
-    buckets: [...durationBucketsSeconds],
-    registers,
-  });
-  const gatewayOverhead = new Histogram({
-    name: "protogate_gateway_overhead_seconds",
-    help: "Time an RPC spent in the gateway itself: total minus upstream.",
-    labelNames: ["service", "method"] as const,
-    buckets: [...overheadBucketsSeconds],
-    registers,
-  });
-  const tokens = new Counter({
-    name: "protogate_tokens_total",
-    help: "Tokens reported by backends; direction is in (prompt) or out (completion).",
-    labelNames: ["model", "backend", "direction"] as const,
-    registers,
-  });
-  const inFlight = new Gauge({
-    name: "protogate_in_flight_requests",
-    help: "RPCs started and not finished.",
-    labelNames: ["service", "method"] as const,
-    registers,
-  });
-  const queueDepth = new Gauge({
-    name: "protogate_queue_depth",
-    help: "Requests waiting for a backend slot.",
-    labelNames: ["backend"] as const,
-    registers,
-  });
-  const backendUp = new Gauge({
-    name: "protogate_backend_up",
-    help: "1 when the backend answered its last discovery, else 0.",
-    labelNames: ["backend"] as const,
-    registers,
-  });
-  const backendReady = new Gauge({
-    name: "protogate_backend_ready",
-    help: "1 when the backend can serve requests now, else 0.",
-    labelNames: ["backend"] as const,
-    registers,
-  });
-  const modelReady = new Gauge({
-    name: "protogate_model_ready",
-    help: "1 when the model is loaded and servable on the backend, else 0.",
-    labelNames: ["model", "backend"] as const,
-    registers,
-  });
-  const retries = new Counter({
-    name: "protogate_retries_total",
-    help: "Retries of backend calls, by reason.",
-    labelNames: ["backend", "reason"] as const,
-    registers,
-  });
-  const fallbacks = new Counter({
-    name: "protogate_fallbacks_total",
-    help: "Requests moved from one backend to another.",
-    labelNames: ["from_backend", "to_backend"] as const,
-    registers,
-  });
-  const circuitState = new Gauge({
-    name: "protogate_circuit_state",
-    help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open.",
-    labelNames: ["backend"] as const,
-    registers,
-  });
-  const toolCallParseFailures = new Counter({
-    name: "protogate_tool_call_parse_failures_total",
-    help: "Tool calls whose arguments are not a JSON object, by arguments status.",
-    labelNames: ["model", "status"] as const,
-    registers,
-  });
-  const sandboxExecutions = new Counter({
-    name: "protogate_sandbox_executions_total",
-    help: "Sandbox executions, by outcome.",
-    labelNames: ["outcome"] as const,
-    registers,
-  });
-  const schemaViolations = new Counter({
-    name: "protogate_schema_violations_total",
-    help: "Responses that violated the output schema their request asked for.",
-    labelNames: ["service", "method"] as const,
-    registers,
-  });
-  const requestViolations = new Counter({
-    name: "protogate_request_violations_total",
-    help: "Requests rejected because a field broke a rule of the contract (invalid_argument with a buf.validate.Violations detail).",
-    labelNames: ["service", "method"] as const,
-    registers,
-  });
-  const errorFreeSessionRatio = new Gauge({
-    name: "protogate_error_free_session_ratio",
-    help: "Share of sessions active in the window in which no request failed; absent when no session was active.",
-    labelNames: ["window"] as const,
-    registers,
-  });
-  const sessions = new Counter({
-    name: "protogate_sessions_total",
-    help: "Closed sessions, by whether any of their requests failed.",
-    labelNames: ["outcome"] as const,
-    registers,
-  });
-  const sessionsEvicted = new Counter({
-    name: "protogate_sessions_evicted_total",
-    help: "Sessions closed early because the tracker reached its size limit (also counted in protogate_sessions_total).",
-    registers,
-  });
-  const sessionsActive = new Gauge({
-    name: "protogate_sessions_active",
-    help: "Sessions seen recently and not yet closed.",
-    registers,
-  });
+  const counter = <L extends string>(name: string, labelNames: readonly L[], help: string) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const gauge = <L extends string>(name: string, labelNames: readonly L[], help: string) =>
+    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, labelNames: readonly L[], buckets: readonly number[], help: string) =>
+    new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+
+  const requests = counter("protogate_requests_total", ["service", "method", "model", "backend", "code"],
+    "RPCs finished, by service, method, model, backend and Connect code.");
+  const requestDuration = histogram("protogate_request_duration_seconds", ["service", "method", "model", "backend"], durationBucketsSeconds,
+    "Wall time of RPCs, from the first byte of the request to the last byte of the answer.");
+  const timeToFirstToken = histogram("protogate_time_to_first_token_seconds", ["model", "backend"], timeToFirstTokenBucketsSeconds,
+    "Time from the start of an RPC to the first generated token.");
+  const interTokenLatency = histogram("protogate_inter_token_latency_seconds", ["model", "backend"], interTokenBucketsSeconds,
+    "Gap between consecutive streamed tokens or chunks.");
+  const upstreamDuration = histogram("protogate_upstream_duration_seconds", ["model", "backend"], durationBucketsSeconds,
+    "Time spent in backend calls per RPC, all attempts included.");
+  const gatewayOverhead = histogram("protogate_gateway_overhead_seconds", ["service", "method"], overheadBucketsSeconds,
+    "Time an RPC spent in the gateway itself: total minus upstream.");
+  const tokens = counter("protogate_tokens_total", ["model", "backend", "direction"],
+    "Tokens reported by backends; direction is in (prompt) or out (completion).");
+  const inFlight = gauge("protogate_in_flight_requests", ["service", "method"], "RPCs started and not finished.");
+  const queueDepth = gauge("protogate_queue_depth", ["backend"], "Requests waiting for a backend slot.");
+  const backendUp = gauge("protogate_backend_up", ["backend"], "1 when the backend answered its last discovery, else 0.");
+  const backendReady = gauge("protogate_backend_ready", ["backend"], "1 when the backend can serve requests now, else 0.");
+  const modelReady = gauge("protogate_model_ready", ["model", "backend"],
+    "1 when the model is loaded and servable on the backend, else 0.");
+  const retries = counter("protogate_retries_total", ["backend", "reason"], "Retries of backend calls, by reason.");
+  const fallbacks = counter("protogate_fallbacks_total", ["from_backend", "to_backend"], "Requests moved from one backend to another.");
+  const circuitState = gauge("protogate_circuit_state", ["backend"], "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open.");
+  const toolCallParseFailures = counter("protogate_tool_call_parse_failures_total", ["model", "status"],
+    "Tool calls whose arguments are not a JSON object, by arguments status.");
+  const sandboxExecutions = counter("protogate_sandbox_executions_total", ["outcome"], "Sandbox executions, by outcome.");
+  const schemaViolations = counter("protogate_schema_violations_total", ["service", "method"],
+    "Responses that violated the output schema their request asked for.");
+  const requestViolations = counter("protogate_request_violations_total", ["service", "method"],
+    "Requests rejected because a field broke a rule of the contract (invalid_argument with a buf.validate.Violations detail).");
+  const errorFreeSessionRatio = gauge("protogate_error_free_session_ratio", ["window"],
+    "Share of sessions active in the window in which no request failed; absent when no session was active.");
+  const sessions = counter("protogate_sessions_total", ["outcome"], "Closed sessions, by whether any of their requests failed.");
+  const sessionsEvicted = counter("protogate_sessions_evicted_total", [],
+    "Sessions closed early because the tracker reached its size limit (also counted in protogate_sessions_total).");
+  const sessionsActive = gauge("protogate_sessions_active", [], "Sessions seen recently and not yet closed.");
 
   const modelLabel = (model: string | undefined) =>
     model === undefined || model === "" ? noneLabel : options.knownModels().has(model) ? model : unknownLabel;
@@ -340,10 +252,11 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     if (options.knownBackends === undefined) return backend;
     return options.knownBackends().has(backend) ? backend : unknownLabel;
   };
-  const rpcLabels = (service: string, method: string) =>
-    methodsByService.get(service)?.has(method) === true
-      ? { service, method }
-      : { service: methodsByService.has(service) ? service : unknownLabel, method: unknownLabel };
+  const rpcLabels = (service: string, method: string): RpcLabels => {
+    const methods = rpcLabelsByService.get(service);
+    if (methods === undefined) return unknownRpcLabels;
+    return methods.get(method) ?? { service, method: unknownLabel };
+  };
   const seconds = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) || ms < 0 ? undefined : ms / 1000);
   const count = (value: number | undefined) =>
     value === undefined || !Number.isFinite(value) || value <= 0 ? undefined : value;
