@@ -9,7 +9,7 @@ import type { GatewayMetrics } from "../observability/metrics.js";
 import type { RequestLogger } from "../observability/request-logger.js";
 import { type RequestObservation, createRequestObservation, requestObservationKey } from "../observability/request-observation.js";
 import type { RollingStats } from "../observability/rolling-stats.js";
-import type { RandomBytes } from "../observability/trace-context.js";
+import { type RandomBytes, pooledRandomBytes } from "../observability/trace-context.js";
 
 /** The header that tags a request with the client's session id. */
 export const sessionIdHeader = "protogate-session-id";
@@ -26,7 +26,7 @@ export interface ObservabilityInterceptorOptions {
   readonly logger?: RequestLogger;
   /** A monotonic clock in milliseconds (default `performance.now`). */
   readonly now?: () => number;
-  /** Random bytes for span ids (default node:crypto). */
+  /** Random bytes for span ids (default node:crypto, drawn 4 KiB at a time). */
   readonly randomBytes?: RandomBytes;
 }
 
@@ -49,34 +49,37 @@ export interface ObservabilityInterceptorOptions {
  */
 export function createObservabilityInterceptor(options: ObservabilityInterceptorOptions): Interceptor {
   const now = options.now ?? (() => performance.now());
-  const randomBytes: RandomBytes = options.randomBytes ?? ((size) => nodeRandomBytes(size));
+  const randomBytes: RandomBytes = options.randomBytes ?? pooledRandomBytes((size) => nodeRandomBytes(size));
   const { metrics } = options;
+  // The same for every request: each gets the observation it concerns.
+  const onFirstToken = (ttftMs: number, current: RequestObservation) =>
+    metrics.observeFirstToken({ model: current.model, backend: current.backend, ttftMs });
+  const onTokenGap = (gapMs: number, current: RequestObservation) =>
+    metrics.observeInterTokenLatency({ model: current.model, backend: current.backend, gapMs });
+  const onToolCall = (status: ArgumentsStatus, current: RequestObservation) => {
+    if (status !== ArgumentsStatus.VALID_JSON_OBJECT) metrics.recordToolCallParseFailure({ model: current.model, status });
+  };
 
   return (next) => async (req) => {
     const service = req.service.typeName;
     const method = req.method.name;
     const stopInFlight = metrics.startRequest({ service, method });
     const sessionHeader = req.header.get(sessionIdHeader);
+    const sessionHeaderValid = sessionHeader === null || sessionIdPattern.test(sessionHeader);
     const observation = createRequestObservation({
       now,
       randomBytes,
       traceparent: req.header.get("traceparent"),
       tracestate: req.header.get("tracestate"),
-      sessionId: sessionHeader !== null && sessionIdPattern.test(sessionHeader) ? sessionHeader : undefined,
-      onFirstToken: (ttftMs, current) => metrics.observeFirstToken({ model: current.model, backend: current.backend, ttftMs }),
-      onTokenGap: (gapMs, current) => metrics.observeInterTokenLatency({ model: current.model, backend: current.backend, gapMs }),
-      onToolCall: (status, current) => {
-        if (status !== ArgumentsStatus.VALID_JSON_OBJECT) metrics.recordToolCallParseFailure({ model: current.model, status });
-      },
+      sessionId: sessionHeader !== null && sessionHeaderValid ? sessionHeader : undefined,
+      onFirstToken,
+      onTokenGap,
+      onToolCall,
     });
     req.contextValues.set(requestObservationKey, observation);
     // The model as a label even when the request fails validation before any service sees it.
-    const noteModel = (message: unknown) => {
-      const model = (message as { model?: unknown }).model;
-      if (observation.model === undefined && typeof model === "string" && model !== "") observation.model = model;
-    };
-    if (req.stream) req = { ...req, message: peek(req.message, noteModel) };
-    else noteModel(req.message);
+    if (req.stream) req = { ...req, message: peek(req.message, (message) => noteModel(observation, message)) };
+    else noteModel(observation, req.message);
 
     let finished = false;
     const finish = (error: unknown) => {
@@ -91,7 +94,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     req.signal.addEventListener("abort", onAbort, { once: true });
 
     try {
-      if (sessionHeader !== null && !sessionIdPattern.test(sessionHeader)) {
+      if (!sessionHeaderValid) {
         throw new ConnectError(`the ${sessionIdHeader} header must match ${sessionIdPattern.source}`, Code.InvalidArgument);
       }
       const res = await next(req);
@@ -155,9 +158,15 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       tokensOut: observation.tokensOut,
       retries: observation.retries,
       fallbackFrom: observation.fallbackFrom[0],
-      ...(error === undefined ? {} : { error }),
+      error,
     });
   }
+}
+
+/** Takes the request's `model` field as the observation's model label, unless one is set. */
+function noteModel(observation: RequestObservation, message: unknown): void {
+  const model = (message as { model?: unknown }).model;
+  if (observation.model === undefined && typeof model === "string" && model !== "") observation.model = model;
 }
 
 /** Passes a request stream through, showing each message to `see` first. */

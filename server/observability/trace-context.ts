@@ -116,6 +116,30 @@ export function upstreamTraceHeaders(
   return { parent, upstream, headers };
 }
 
+/**
+ * A RandomBytes that draws from `source` `poolSize` bytes at a time and
+ * hands out slices of them: one call into the system's generator then
+ * serves a few hundred span ids, instead of one call per id, several times
+ * per request. The slices are views of a pool that is never rewritten.
+ *
+ * @example
+ * const randomBytes = pooledRandomBytes((size) => crypto.randomBytes(size));
+ * const span = childSpan(parent, randomBytes);
+ */
+export function pooledRandomBytes(source: RandomBytes, poolSize = 4096): RandomBytes {
+  let pool: Uint8Array = new Uint8Array(0);
+  let offset = 0;
+  return (size) => {
+    if (size > poolSize) return source(size);
+    if (offset + size > pool.length) {
+      pool = source(poolSize);
+      offset = 0;
+    }
+    offset += size;
+    return pool.subarray(offset - size, offset);
+  };
+}
+
 /** A random lowercase-hex id of `bytes` bytes, never all zero (the spec forbids it). */
 function randomHexId(randomBytes: RandomBytes, bytes: number): string {
   for (let attempt = 0; attempt < 4; attempt += 1) {
@@ -126,8 +150,11 @@ function randomHexId(randomBytes: RandomBytes, bytes: number): string {
   return `${"0".repeat(bytes * 2 - 1)}1`;
 }
 
+/** "00" to "ff", by byte value. */
+const hexByByte: readonly string[] = Array.from({ length: 256 }, (_, value) => value.toString(16).padStart(2, "0"));
+
 function toHex(data: Uint8Array, bytes: number): string {
   let text = "";
-  for (let index = 0; index < bytes; index += 1) text += (data[index] ?? 0).toString(16).padStart(2, "0");
+  for (let index = 0; index < bytes; index += 1) text += hexByByte[data[index] ?? 0];
   return text;
 }
