@@ -1,7 +1,6 @@
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Interceptor, ServiceImpl } from "@connectrpc/connect";
-import { pino } from "pino";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../gen/protogate/v1/inference_service_pb.js";
 import { ModelService, ModelState } from "../gen/protogate/v1/model_service_pb.js";
@@ -24,6 +23,8 @@ import {
   createRequestLogger,
   createRollingStats,
   createSessionTracker,
+  windowLengthsMs,
+  windowNames,
 } from "./observability/index.js";
 import { type BackendGuards, createBackendGuards } from "./reliability/backend-guards.js";
 import { createRoutePolicies } from "./routing/route-policy.js";
@@ -89,9 +90,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
   const sessions = createSessionTracker({ idleMs: observability.sessionIdleMs, now });
   sessions.onSessionClosed((session) => metrics.recordSessionClosed(session.outcome, { evicted: session.reason === "evicted" }));
   const stats = createRollingStats({ now, sessions, knownModels: () => knownModels });
-  const requestLogger =
-    options.requestLogger ??
-    (observability.requestLog ? createRequestLogger({ destination: pino.destination({ dest: 2, sync: false }) }) : undefined);
+  const requestLogger = options.requestLogger ?? (observability.requestLog ? createRequestLogger() : undefined);
 
   const guards = createBackendGuards({
     backends: config.backends.map((backend) => {
@@ -108,7 +107,6 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
     onLimiter: (backendId, gauges) => metrics.setQueueDepth(backendId, gauges.queued),
     now,
   });
-  for (const backend of config.backends) metrics.setQueueDepth(backend.id, 0);
 
   const upstream = createUpstreamCaller({
     catalog,
@@ -154,15 +152,16 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
   const unsubscribe = catalog.onChange(syncWithCatalog);
   syncWithCatalog();
 
-  const windows = ["1m", "5m", "15m"] as const;
+  const windowsMs = windowNames.map((window) => windowLengthsMs[window]);
   async function renderMetrics() {
     sessions.sweep();
     metrics.setActiveSessions(sessions.active());
-    const ratios = sessions.ratios([60_000, 300_000, 900_000]);
-    windows.forEach((window, index) => metrics.setErrorFreeSessionRatio(window, ratios.overall[index]));
+    const ratios = sessions.ratios(windowsMs);
+    windowNames.forEach((window, index) => metrics.setErrorFreeSessionRatio(window, ratios.overall[index]));
     return { contentType: metrics.contentType, text: await metrics.render() };
   }
 
+  const circuit = (backendId: string) => guards.get(backendId)?.breaker?.state();
   let admin: Server | undefined;
 
   return {
@@ -173,7 +172,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
     interceptors: [createObservabilityInterceptor({ metrics, stats, ...(requestLogger === undefined ? {} : { logger: requestLogger }), now })],
     statsService: createStatsService({ stats, backends, now }),
     renderMetrics,
-    circuit: (backendId) => guards.get(backendId)?.breaker?.state(),
+    circuit,
     backends,
     async startAdmin({ draining, host }) {
       if (observability.adminPort === undefined) return undefined;
@@ -181,7 +180,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
         statuses: () => catalog.statuses(),
         draining,
         metrics: renderMetrics,
-        circuit: (backendId) => guards.get(backendId)?.breaker?.state(),
+        circuit,
       });
       const server = createServer(routes);
       admin = server;

@@ -36,6 +36,7 @@ export {
   type WindowSummary,
   createRollingStats,
   windowLengthsMs,
+  windowNames,
 } from "./rolling-stats.js";
 export {
   type RequestLogEntry,
@@ -51,6 +52,7 @@ export {
   formatTraceparent,
   isSampled,
   parseTraceparent,
+  pooledRandomBytes,
   sampledFlag,
   upstreamTraceHeaders,
 } from "./trace-context.js";

@@ -57,7 +57,7 @@ export interface RequestLogEntry {
 
 /** Options of createRequestLogger. */
 export interface RequestLoggerOptions {
-  /** Where lines go (default: stderr, synchronously, so stdout stays free for command output). */
+  /** Where lines go (default: stderr, written asynchronously, so stdout stays free for command output). */
   readonly destination?: DestinationStream;
   /** The lowest level written (default "info"). */
   readonly level?: LevelWithSilent;
@@ -99,9 +99,9 @@ const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown,
  */
 export function createRequestLogger(options: RequestLoggerOptions = {}): RequestLogger {
   const now = options.now;
-  // Asynchronous, buffered writes: a synchronous write per request costs a
-  // syscall on the request path. pino flushes the buffer when the process exits.
-  const destination = options.destination ?? pino.destination({ dest: 2, sync: false, minLength: 4096 });
+  // Asynchronous writes: a synchronous write per request costs a syscall on
+  // the request path. pino flushes what is pending when the process exits.
+  const destination = options.destination ?? pino.destination({ dest: 2, sync: false });
   const common = {
     level: options.level ?? "info",
     formatters: { level: (label: string) => ({ level: label }) },

@@ -8,7 +8,8 @@ export type WindowName = "1m" | "5m" | "15m";
 /** Window lengths in milliseconds. */
 export const windowLengthsMs: Readonly<Record<WindowName, number>> = { "1m": 60_000, "5m": 300_000, "15m": 900_000 };
 
-const windowNames: readonly WindowName[] = ["1m", "5m", "15m"];
+/** The window names, shortest first. */
+export const windowNames: readonly WindowName[] = ["1m", "5m", "15m"];
 
 /** One finished request, as `record` takes it. */
 export interface RollingStatsSample {
@@ -144,7 +145,8 @@ export function createRollingStats(options: RollingStatsOptions = {}): RollingSt
   const sessions = options.sessions ?? createSessionTracker({ now });
   const slotCount = Math.ceil(windowLengthsMs["15m"] / bucketMs);
   const createdAt = now();
-  const rings = new Map<string, Bucket[]>();
+  // Per model, one slot per bucket of the longest window; a slot is filled at its first request.
+  const rings = new Map<string, (Bucket | undefined)[]>();
 
   const newSketch = (): Sketch => ({ bins: new Map(), zeros: 0, count: 0 });
 
@@ -188,7 +190,7 @@ export function createRollingStats(options: RollingStatsOptions = {}): RollingSt
   function bucketFor(model: string, index: number): Bucket {
     let ring = rings.get(model);
     if (ring === undefined) {
-      ring = Array.from({ length: slotCount }, () => emptyBucket(Number.NaN));
+      ring = new Array<Bucket | undefined>(slotCount).fill(undefined);
       rings.set(model, ring);
     }
     const slot = ((index % slotCount) + slotCount) % slotCount;
@@ -284,7 +286,9 @@ export function createRollingStats(options: RollingStatsOptions = {}): RollingSt
       const models: ModelSummary[] = [];
       const all: Bucket[] = [];
       for (const [model, ring] of [...rings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const live = ring.filter((bucket) => bucket.index > newest - slotCount && bucket.index <= newest);
+        const live = ring.filter(
+          (bucket): bucket is Bucket => bucket !== undefined && bucket.index > newest - slotCount && bucket.index <= newest,
+        );
         if (!live.some((bucket) => bucket.requests > 0)) {
           rings.delete(model); // nothing left in the longest window: free the entry
           continue;

@@ -29,7 +29,7 @@ export interface BackendGuardsOptions {
   readonly backends: readonly BackendGuardSettings[];
   /** Called on every breaker transition (and once per backend with "closed" at creation). */
   readonly onCircuitState?: (backendId: string, state: CircuitState) => void;
-  /** Called on every change of a limiter's gauges. */
+  /** Called on every change of a limiter's gauges (and once per backend with zeros at creation). */
   readonly onLimiter?: (backendId: string, gauges: LimiterGauges) => void;
   /** A monotonic clock for the breakers (default `performance.now`). */
   readonly now?: () => number;
@@ -65,6 +65,7 @@ export function createBackendGuards(options: BackendGuardsOptions): BackendGuard
       queueTimeoutMs: settings.queueTimeoutMs,
       ...(options.onLimiter === undefined ? {} : { onChange: (gauges: LimiterGauges) => options.onLimiter?.(id, gauges) }),
     });
+    options.onLimiter?.(id, { inFlight: 0, queued: 0 });
     guards.set(id, { backendId: id, breaker, limiter, cooldownMs: settings.breaker?.cooldownMs ?? 0 });
   }
   return {

@@ -7,7 +7,7 @@ import {
   type ModelStatsSchema,
   type StatsService,
 } from "../../gen/protogate/v1/stats_service_pb.js";
-import { type ModelSummary, type RollingStats, type WindowName, windowLengthsMs } from "../observability/rolling-stats.js";
+import { type ModelSummary, type RollingStats, windowLengthsMs, windowNames } from "../observability/rolling-stats.js";
 import type { CircuitState as BreakerState } from "../reliability/circuit-breaker.js";
 
 /** One backend's live state, as the stats service reports it. */
@@ -30,8 +30,6 @@ export interface StatsServiceOptions {
   /** A monotonic clock in milliseconds (default `performance.now`); uptime counts from the service's creation. */
   readonly now?: () => number;
 }
-
-const windowNames: readonly WindowName[] = ["1m", "5m", "15m"];
 
 const circuitStates: Readonly<Record<BreakerState, CircuitState>> = {
   closed: CircuitState.CLOSED,
