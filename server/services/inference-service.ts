@@ -66,18 +66,19 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
   async function prepare(request: ChatRequest, context: HandlerContext) {
     const observation = observationOf(context, now);
     if (request.sessionId !== "") observation.sessionId = request.sessionId;
-    observation.model = request.model;
     checkChatRequest(request);
     const model = await resolveModel(options.catalog, request.model);
     observation.model = model.id;
     return { model, observation };
   }
 
-  function timings(started: number, firstToken: number | undefined, upstreamStarted: number, finish: BackendFinish) {
+  /** The answer's Timings, measured from the observation's start (when the request reached the gateway). */
+  function timings(observation: RequestObservation, ttftMs: number | undefined, upstreamStarted: number, finish: BackendFinish) {
     const end = now();
+    const totalMs = end - observation.startedAt;
     return {
-      totalMs: end - started,
-      timeToFirstTokenMs: (firstToken ?? end) - started,
+      totalMs,
+      timeToFirstTokenMs: ttftMs ?? totalMs,
       upstreamMs: end - upstreamStarted,
       ...(finish.timings.promptMs === undefined ? {} : { backendPromptMs: finish.timings.promptMs }),
       ...(finish.timings.generationMs === undefined ? {} : { backendGenerationMs: finish.timings.generationMs }),
@@ -116,11 +117,11 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
 
   return {
     async chat(request, context) {
-      const started = now();
       const { model, observation } = await prepare(request, context);
       const outcome = await upstream.chat(request, model, context, observation);
       const { warnings: mappingWarnings, result } = outcome.prepared;
-      const firstToken = now();
+      // Unary: the whole answer arrived at once, and that is its first token.
+      const ttftMs = now() - observation.startedAt;
       const warnings: Warning[] = toWarnings(mappingWarnings);
       const toolCalls = result.toolCalls.map((raw, index) => {
         const finalized = finalizeToolCall(raw, index);
@@ -138,26 +139,20 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
         finishReason: finish.reason,
         rawFinishReason: result.rawFinishReason,
         usage: usage(result),
-        timings: timings(started, firstToken, outcome.upstreamStarted, result),
+        timings: timings(observation, ttftMs, outcome.upstreamStarted, result),
         warnings,
         attempts,
       });
     },
 
     async *chatStream(request, context): AsyncGenerator<StreamEvent> {
-      const started = now();
       const { model, observation } = await prepare(request, context);
       const outcome = await upstream.chatStream(request, model, context, observation);
       const upstreamStarted = outcome.upstreamStarted;
       const warnings: Warning[] = toWarnings(outcome.warnings);
       const attempts = attemptsOf(outcome.attempts, outcome.served, warnings);
       const assembler = createToolCallAssembler();
-      let firstToken: number | undefined;
-      const markFirstToken = () => {
-        const at = now();
-        firstToken ??= at;
-        observation.token(at);
-      };
+      const markToken = () => observation.token(now());
 
       const events = outcome.events;
       try {
@@ -165,19 +160,19 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
         for await (const event of events) {
           switch (event.kind) {
             case "content":
-              markFirstToken();
+              markToken();
               yield { event: { case: "contentDelta", value: { text: event.text } } };
               break;
             case "reasoning":
-              markFirstToken();
+              markToken();
               yield { event: { case: "reasoningDelta", value: { text: event.text } } };
               break;
             case "tool-call-delta":
-              markFirstToken();
+              markToken();
               yield { event: { case: "toolCallDelta", value: assembler.addDelta(event) } };
               break;
             case "tool-call": {
-              markFirstToken();
+              markToken();
               const whole = assembler.addWhole(event.call);
               warnings.push(...whole.warnings);
               if (whole.completed.call !== undefined) observation.toolCall(whole.completed.call.argumentsStatus);
@@ -202,7 +197,7 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
                     finishReason: finish.reason,
                     rawFinishReason: event.rawFinishReason,
                     usage: usage(event),
-                    timings: timings(started, firstToken, upstreamStarted, event),
+                    timings: timings(observation, observation.ttftMs, upstreamStarted, event),
                     warnings,
                     attempts,
                   },

@@ -1,7 +1,8 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatRequest } from "../../gen/protogate/v1/inference_service_pb.js";
-import type { BackendChatResult, BackendStreamEvent, MappingWarning, PreparedChat } from "../backends/backend.js";
+import type { Backend, BackendChatResult, BackendStreamEvent, MappingWarning, PreparedChat } from "../backends/backend.js";
 import type { ModelCatalog } from "../catalog/model-catalog.js";
 import type { RoutePolicy } from "../config/resolved-config.js";
 import type { RequestObservation } from "../observability/request-observation.js";
@@ -72,6 +73,8 @@ export interface UpstreamCallerOptions {
  * failures, a fallback chain across backends and models, and for streams a
  * time-to-first-token and a stall limit. Everything that can be retried is
  * retried before any byte reaches the client; after that, never.
+ * `observation` is the RPC's own: attempts, retries and fallbacks are
+ * counted into it, and the AttemptsReport is read back from it.
  */
 export interface UpstreamCaller {
   /** Unary Chat: every failure happens before the answer, so all are candidates for a retry or fallback. */
@@ -85,6 +88,8 @@ type AttemptEnd = { readonly kind: "ok" } | { readonly kind: "error"; readonly e
 
 /** What one attempt gets to work with. */
 interface AttemptCall {
+  /** The target's backend, looked up once per attempt. */
+  readonly backend: Backend;
   readonly signal: AbortSignal;
   readonly headers: Readonly<Record<string, string>>;
 }
@@ -121,6 +126,7 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
   /** The primary, then each resolvable fallback, without duplicates. */
   function targetsFor(primary: RoutedModel, policy: RoutePolicy): RoutedModel[] {
     const targets = [primary];
+    if (policy.fallbacks.length === 0) return targets;
     const seen = new Set([qualifiedName(primary)]);
     const table = options.catalog.table();
     for (const name of policy.fallbacks) {
@@ -156,9 +162,6 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
           );
     const signal = deadline?.signal ?? context.signal;
     const targets = targetsFor(primary, policy);
-    const fallbackFrom: string[] = [];
-    let attempts = 0;
-    let retries = 0;
     let lastFailure: unknown;
     let lastSkip: unknown;
 
@@ -166,7 +169,6 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
       for (const [index, target] of targets.entries()) {
         const previous = targets[index - 1];
         if (previous !== undefined) {
-          fallbackFrom.push(qualifiedName(previous));
           observation.fallbackFrom.push(qualifiedName(previous));
           options.events?.fallback(previous.backendId, target.backendId);
         }
@@ -194,7 +196,6 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
             }
             throw error;
           }
-          attempts++;
           observation.attempts++;
           const started = now();
           const limit = createTimeoutSignal(signal, entry.timeoutMs, `the backend did not answer within ${entry.timeoutMs} ms`);
@@ -208,18 +209,18 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
             guard.breaker?.record(breakerOutcome(how));
           };
           try {
-            const value = await attempt(target, { signal: limit.signal, headers: observation.upstreamHeaders() }, policy);
-            const report = { count: attempts, retries, fallbackFrom };
-            // The deadline timer must outlive this function for streams: end() of the lease disposes it.
-            const leaseDeadline = deadline;
+            const value = await attempt(target, { backend: entry.backend, signal: limit.signal, headers: observation.upstreamHeaders() }, policy);
+            // The request's observation counted every attempt, retry and fallback of this call.
+            const attempts = { count: observation.attempts, retries: observation.retries, fallbackFrom: observation.fallbackFrom };
             return {
               value,
               target,
               started,
-              attempts: report,
+              attempts,
               end(how) {
                 end(how);
-                leaseDeadline?.dispose();
+                // The deadline timer must outlive this function for streams: the lease's end disposes it.
+                deadline?.dispose();
               },
             };
           } catch (error) {
@@ -229,7 +230,6 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
             const remaining = deadlineAt - now();
             const decision = retryPolicy.decide({ error, attempt: attemptOnTarget, bytesSentToClient: false, deadlineRemainingMs: remaining });
             if (decision.kind === "retry") {
-              retries++;
               observation.retries++;
               options.events?.retry(target.backendId, decision.reason);
               await sleep(decision.delayMs, signal);
@@ -249,19 +249,15 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
 
   return {
     async chat(request, primary, context, observation) {
-      const lease = await execute(request, primary, context, observation, (target, call) => {
-        const backend = options.catalog.backend(target.backendId)?.backend;
-        if (backend === undefined) throw new ConnectError(`backend "${target.backendId}" is not configured`, Code.Internal);
-        return backend.chat(request, { backendModel: target.name, signal: call.signal, headers: call.headers });
-      });
+      const lease = await execute(request, primary, context, observation, (target, call) =>
+        call.backend.chat(request, { backendModel: target.name, signal: call.signal, headers: call.headers }),
+      );
       lease.end({ kind: "ok" });
       return { served: lease.target, prepared: lease.value, attempts: lease.attempts, upstreamStarted: lease.started };
     },
 
     async chatStream(request, primary, context, observation) {
       const lease = await execute(request, primary, context, observation, async (target, call, policy) => {
-        const backend = options.catalog.backend(target.backendId)?.backend;
-        if (backend === undefined) throw new ConnectError(`backend "${target.backendId}" is not configured`, Code.Internal);
         const watchdog = createProgressWatchdog(call.signal, {
           firstEventMs: policy.ttftTimeoutMs,
           idleMs: policy.streamIdleTimeoutMs,
@@ -276,7 +272,7 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
             progressTimeout(`backend "${target.backendId}" stalled: no event for ${policy.streamIdleTimeoutMs} ms`),
         });
         try {
-          const prepared = await backend.chatStream(request, { backendModel: target.name, signal: watchdog.signal, headers: call.headers });
+          const prepared = await call.backend.chatStream(request, { backendModel: target.name, signal: watchdog.signal, headers: call.headers });
           const iterator = prepared.result[Symbol.asyncIterator]();
           const first = await iterator.next();
           watchdog.progress();
@@ -383,17 +379,10 @@ function throwIfAborted(signal: AbortSignal): void {
 }
 
 /** Waits `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal.reason, undefined));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return;
+  // node:timers/promises only rejects on abort, with a generic AbortError.
+  await delay(ms, undefined, { signal }).catch(() => {
+    throw abortError(signal.reason, undefined);
   });
 }
