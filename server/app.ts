@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { type Transport, createRouterTransport } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createValidateInterceptor } from "@connectrpc/validate";
@@ -66,7 +66,7 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
   };
   return connectNodeAdapter({
     routes,
-    interceptors: [...(options.operations?.interceptors ?? []), createValidateInterceptor()],
+    interceptors: interceptorsOf(options.operations),
     jsonOptions: { ignoreUnknownFields: false },
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
@@ -82,7 +82,7 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
 }
 
 /** Registers the gateway's own services (everything but SandboxService) on a router. */
-export function registerGatewayServices(router: ConnectRouter, options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): void {
+function registerGatewayServices(router: ConnectRouter, options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): void {
   const upstream = options.operations?.upstream;
   router.service(InferenceService, createInferenceService({ catalog: options.catalog, ...(upstream === undefined ? {} : { upstream }) }));
   router.service(ModelService, createModelService({ catalog: options.catalog }));
@@ -101,6 +101,11 @@ export function registerGatewayServices(router: ConnectRouter, options: Pick<Gat
  */
 export function createInProcessTransport(options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): Transport {
   return createRouterTransport((router) => registerGatewayServices(router, options), {
-    router: { interceptors: [...(options.operations?.interceptors ?? []), createValidateInterceptor()] },
+    router: { interceptors: interceptorsOf(options.operations) },
   });
+}
+
+/** Every router's interceptors: the operations' first (outermost, so they see validation failures), then protovalidate. */
+function interceptorsOf(operations: GatewayOperations | undefined): Interceptor[] {
+  return [...(operations?.interceptors ?? []), createValidateInterceptor()];
 }

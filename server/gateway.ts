@@ -36,7 +36,7 @@ export interface RunningGateway {
 }
 
 /** Creates the backend adapter for one configured backend. */
-export function createBackend(config: ResolvedBackend): Backend {
+function createBackend(config: ResolvedBackend): Backend {
   const common = { id: config.id, baseUrl: config.url, ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }) };
   return config.kind === "ollama" ? createOllamaBackend(common) : createOpenAiBackend(common);
 }

@@ -32,7 +32,7 @@ export function createModelService(options: { readonly catalog: ModelCatalog }):
 }
 
 /** The contract's Model for a routed model. */
-export function toProto(model: RoutedModel): Model {
+function toProto(model: RoutedModel): Model {
   return create(ModelSchema, {
     id: model.id,
     backend: model.backendId,
