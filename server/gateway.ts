@@ -72,6 +72,7 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     settings: config.sandbox ?? embeddedSandboxSettings,
     gatewayTransport: createInProcessTransport({ catalog, health, operations }),
     log,
+    onRun: (record) => operations.metrics.recordSandboxExecution(record.outcome),
   });
   await catalog.start();
 

@@ -13,6 +13,7 @@ import {
   SandboxOutcome,
 } from "../../sdk/index.js";
 import { createOpenAiFake, DEFAULT_CONTENT, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { scrapeMetrics } from "../helpers/scrape-metrics.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 import { isAlive } from "../sandbox/executor/harness.js";
 
@@ -190,6 +191,18 @@ describe("SandboxService end to end", () => {
     expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
     expect((await client.models.listModels({})).models.map((m) => m.id)).toEqual(["qwen.gguf"]);
     expect((await client.sandbox.execute({ code: "return 6 * 7;" })).returnJson).toBe("42");
+  });
+
+  it("counts executions by outcome in /metrics", async () => {
+    const before = await scrapeMetrics(gateway.url);
+    await client.sandbox.execute({ code: "return 1;" });
+    await client.sandbox.execute({ code: 'throw new Error("boom");' });
+    await client.sandbox.execute({ code: "return gateway.models.nope({});" });
+    await client.sandbox.execute({ code: "while (true) {}", limits: { wallTimeMs: 200 } });
+    const after = await scrapeMetrics(gateway.url);
+    const delta = (outcome: string) =>
+      after.value("protogate_sandbox_executions_total", { outcome }) - before.value("protogate_sandbox_executions_total", { outcome });
+    expect([delta("ok"), delta("error"), delta("diagnostics"), delta("wall_time")]).toEqual([1, 1, 1, 1]);
   });
 
   it("searches the SDK docs, also as a Connect GET", async () => {
