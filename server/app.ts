@@ -1,6 +1,6 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { type Transport, createRouterTransport } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { createValidateInterceptor } from "@connectrpc/validate";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../gen/protogate/v1/inference_service_pb.js";
@@ -10,6 +10,7 @@ import { StatsService } from "../gen/protogate/v1/stats_service_pb.js";
 import type { GatewayOperations } from "./gateway-operations.js";
 import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
+import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
@@ -45,6 +46,12 @@ export interface GatewayAppOptions {
    * metrics.
    */
   readonly operations?: GatewayOperations;
+  /**
+   * Serve unary Connect POSTs over HTTP/1.1 through the lean fast path
+   * (server/http/connect-unary-fast-path.ts) instead of connect-node's
+   * adapter. Default true; false exists so tests can compare the two.
+   */
+  readonly unaryFastPath?: boolean;
 }
 
 /** A Node request handler serving every protocol on one port. */
@@ -60,14 +67,18 @@ export type GatewayHandler = NodeHandler;
  * const handler = createGatewayHandler({ catalog, health, limits, shutdownSignal, draining: () => false });
  */
 export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler {
-  const routes = (router: ConnectRouter) => {
-    registerGatewayServices(router, options);
-    router.service(SandboxService, createSandboxService({ sandbox: options.sandbox }));
-  };
-  return connectNodeAdapter({
-    routes,
-    interceptors: interceptorsOf(options.operations),
-    jsonOptions: { ignoreUnknownFields: false },
+  const services: ServiceRegistration[] = [
+    ...gatewayServices(options),
+    serviceRegistration(SandboxService, createSandboxService({ sandbox: options.sandbox })),
+  ];
+  const interceptors = interceptorsOf(options.operations);
+  const jsonOptions = { ignoreUnknownFields: false };
+  const acceptCompression = [compressionGzip, compressionBrotli];
+  const adapter = connectNodeAdapter({
+    routes: (router: ConnectRouter) => registerServices(router, services),
+    interceptors,
+    jsonOptions,
+    acceptCompression,
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
@@ -79,15 +90,36 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
+  if (options.unaryFastPath === false) return adapter;
+  const fastPath = createUnaryFastPath({
+    services,
+    interceptors,
+    jsonOptions,
+    acceptCompression,
+    readMaxBytes: options.limits.maxRequestBytes,
+    maxTimeoutMs: options.limits.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    contextValues: peerContextValues,
+  });
+  return (request, response) => {
+    if (!fastPath(request, response)) adapter(request, response);
+  };
 }
 
-/** Registers the gateway's own services (everything but SandboxService) on a router. */
-function registerGatewayServices(router: ConnectRouter, options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): void {
+/** The gateway's own services (everything but SandboxService) with their implementations. */
+function gatewayServices(options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): ServiceRegistration[] {
   const upstream = options.operations?.upstream;
-  router.service(InferenceService, createInferenceService({ catalog: options.catalog, ...(upstream === undefined ? {} : { upstream }) }));
-  router.service(ModelService, createModelService({ catalog: options.catalog }));
-  router.service(Health, createHealthService({ registry: options.health }));
-  if (options.operations !== undefined) router.service(StatsService, options.operations.statsService);
+  return [
+    serviceRegistration(InferenceService, createInferenceService({ catalog: options.catalog, ...(upstream === undefined ? {} : { upstream }) })),
+    serviceRegistration(ModelService, createModelService({ catalog: options.catalog })),
+    serviceRegistration(Health, createHealthService({ registry: options.health })),
+    ...(options.operations === undefined ? [] : [serviceRegistration(StatsService, options.operations.statsService)]),
+  ];
+}
+
+/** Registers services on a router. */
+function registerServices(router: ConnectRouter, services: readonly ServiceRegistration[]): void {
+  for (const service of services) service.register(router);
 }
 
 /**
@@ -100,7 +132,7 @@ function registerGatewayServices(router: ConnectRouter, options: Pick<GatewayApp
  * const transport = createInProcessTransport({ catalog, health });
  */
 export function createInProcessTransport(options: Pick<GatewayAppOptions, "catalog" | "health" | "operations">): Transport {
-  return createRouterTransport((router) => registerGatewayServices(router, options), {
+  return createRouterTransport((router) => registerServices(router, gatewayServices(options)), {
     router: { interceptors: interceptorsOf(options.operations) },
   });
 }

@@ -86,6 +86,7 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     shutdownSignal: shutdown.signal,
     draining: () => draining,
     operations,
+    ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
   const server = await listenDualProtocol(handler, { host: config.host, port: config.port });

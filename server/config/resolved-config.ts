@@ -104,6 +104,13 @@ export interface ResolvedConfig {
    * `embeddedSandboxSettings` (on, with defaults, started on first use).
    */
   readonly sandbox?: SandboxSettings;
+  /**
+   * Serve unary Connect POSTs over HTTP/1.1 through the fast path (see
+   * server/http/connect-unary-fast-path.ts). Not in the config file: it
+   * is on unless a caller turns it off, which tests do to compare the
+   * fast path with connect-node's adapter.
+   */
+  readonly unaryFastPath?: boolean;
 }
 
 /** Defaults, in one place so docs/config.md can cite them. */

@@ -1,0 +1,294 @@
+import type { DescMessage, DescService, JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type ContextValues,
+  type Interceptor,
+  type ServiceImpl,
+  type ServiceImplSpec,
+  createHandlerContext,
+  createServiceImplSpec,
+} from "@connectrpc/connect";
+import {
+  type Compression,
+  type MethodSerializationLookup,
+  compressionNegotiate,
+  createMethodSerializationLookup,
+  createMethodUrl,
+  invokeUnaryImplementation,
+  validateUniversalHandlerOptions,
+} from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  contentTypeUnaryJson,
+  contentTypeUnaryProto,
+  errorToJsonBytes,
+  headerContentType,
+  headerTimeout,
+  headerUnaryAcceptEncoding,
+  headerUnaryContentLength,
+  headerUnaryEncoding,
+  parseContentType,
+  parseTimeout,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { NodeRequest, NodeResponse } from "./probe-routes.js";
+
+/** A service and its implementation, served by both the fast path and connect's router. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  /** The implementation as connect's method specs. */
+  readonly spec: ServiceImplSpec;
+  /** Registers the service on a connect router. */
+  register(router: ConnectRouter): void;
+}
+
+/**
+ * Pairs a service with its implementation, type-checked against each
+ * other here, once, so that both request paths can take a plain list.
+ *
+ * @example
+ * const registration = serviceRegistration(ModelService, createModelService({ catalog }));
+ */
+export function serviceRegistration<S extends DescService>(service: S, implementation: Partial<ServiceImpl<S>>): ServiceRegistration {
+  return {
+    service,
+    spec: createServiceImplSpec(service, implementation),
+    register: (router) => void router.service(service, implementation),
+  };
+}
+
+/** The same settings the connect-node adapter gets, so both paths behave alike. */
+export interface UnaryFastPathOptions {
+  readonly services: readonly ServiceRegistration[];
+  readonly interceptors: Interceptor[];
+  readonly jsonOptions: Partial<JsonReadOptions & JsonWriteOptions>;
+  readonly readMaxBytes: number;
+  readonly maxTimeoutMs: number;
+  readonly shutdownSignal: AbortSignal;
+  readonly acceptCompression: readonly Compression[];
+  readonly contextValues: (request: NodeRequest) => ContextValues;
+}
+
+/**
+ * Serves a request if it is on the fast path and returns true; returns
+ * false (having touched nothing) for the connect-node adapter to serve.
+ */
+export type UnaryFastPath = (request: NodeRequest, response: NodeResponse) => boolean;
+
+/** One unary method, ready to serve. */
+interface FastMethod {
+  readonly spec: Parameters<typeof invokeUnaryImplementation>[0];
+  readonly serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+}
+
+/** Connect's header names as Node gives them (lower case). */
+const timeoutHeader = headerTimeout.toLowerCase();
+const acceptEncodingHeader = headerUnaryAcceptEncoding.toLowerCase();
+
+/** The reason a call's context is aborted with once it has completed (not an error: nothing is listening any more). */
+const callCompleted = new ConnectError("the call has completed", Code.Canceled);
+
+/**
+ * A fast path for the gateway's most common request: a unary Connect call
+ * as an uncompressed HTTP/1.1 POST with a JSON or binary body — what curl,
+ * browsers, `fetch` and most Connect clients send.
+ *
+ * Why: connect-node's adapter converts every Node request into a
+ * "universal" request (WHATWG `Headers`, a parsed `URL`, the body as an
+ * async iterable, an abort signal that is aborted, with a fresh
+ * `DOMException`, when every response closes) and back, and that costs
+ * several times a whole bare proxy hop per call (docs/benchmarks.md). This
+ * path reads the body and writes the response with plain Node calls, and
+ * reuses connect's own protocol pieces for everything that defines the
+ * protocol's behaviour — content types, the timeout header, size limits,
+ * message (de)serialisation, the handler context, the interceptor chain,
+ * error JSON, HTTP status codes, `trailer-` headers and response
+ * compression — so a call answers byte for byte as through the adapter
+ * (test/server/http/connect-unary-fast-path.test.ts compares the two).
+ * Everything else (HTTP/2, GET, streaming, compressed request bodies,
+ * unknown paths) returns false and goes through the adapter.
+ *
+ * @example
+ * const fastPath = createUnaryFastPath({ services, interceptors, jsonOptions, readMaxBytes, maxTimeoutMs, shutdownSignal, acceptCompression, contextValues });
+ * const handler = (req, res) => fastPath(req, res) || adapter(req, res);
+ */
+export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPath {
+  const limits = validateUniversalHandlerOptions({ readMaxBytes: options.readMaxBytes, maxTimeoutMs: options.maxTimeoutMs });
+  const acceptCompression = [...options.acceptCompression];
+  const methods = new Map<string, FastMethod>();
+  for (const { spec: serviceSpec } of options.services) {
+    for (const spec of Object.values(serviceSpec.methods)) {
+      if (spec.kind !== "unary") continue;
+      methods.set(createMethodUrl("/", spec.method), {
+        spec,
+        serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, limits),
+      });
+    }
+  }
+
+  return (request, response) => {
+    if (request.httpVersionMajor !== 1 || request.method !== "POST") return false;
+    const method = methods.get(request.url ?? "");
+    if (method === undefined) return false;
+    const headers = request.headers;
+    const encoding = headers["content-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    const type = parseContentType(headers["content-type"] ?? null);
+    if (type === undefined || type.stream) return false;
+    const host = headers.host;
+    if (host === undefined) return false;
+    const nodeResponse = response as ServerResponse;
+    serveUnary(method, type.binary, `http://${host}${request.url ?? ""}`, request as IncomingMessage, nodeResponse).catch(() => {
+      // Only a failure outside the call itself gets here (the call's own errors became responses): end the exchange.
+      nodeResponse.destroy();
+    });
+    return true;
+  };
+
+  async function serveUnary(method: FastMethod, binary: boolean, url: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const headers = request.headers;
+    const timeout = parseTimeout(headerValue(headers[timeoutHeader]), limits.maxTimeoutMs);
+    const context = createHandlerContext({
+      ...method.spec,
+      service: method.spec.method.parent,
+      requestMethod: "POST",
+      protocolName: "connect",
+      ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
+      shutdownSignal: options.shutdownSignal,
+      requestSignal: requestSignalOf(request, response),
+      requestHeader: webHeaderRecord(headers),
+      url,
+      responseHeader: { [headerContentType]: binary ? contentTypeUnaryProto : contentTypeUnaryJson },
+      contextValues: options.contextValues(request),
+    });
+    const compression = compressionNegotiate(
+      acceptCompression,
+      null,
+      headerValue(headers[acceptEncodingHeader]),
+      headerUnaryAcceptEncoding,
+    );
+    let status = 200;
+    let body: Uint8Array;
+    try {
+      if (timeout.error !== undefined) throw timeout.error;
+      const bytes = await readBody(request, limits.readMaxBytes);
+      const input = method.serialization.getI(binary).parse(bytes);
+      const output = await invokeUnaryImplementation(method.spec, context, input, options.interceptors);
+      body = method.serialization.getO(binary).serialize(output);
+    } catch (cause) {
+      context.abort(cause);
+      const error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
+      status = codeToHttpStatus(error.code);
+      context.responseHeader.set(headerContentType, contentTypeUnaryJson);
+      error.metadata.forEach((value, key) => context.responseHeader.set(key, value));
+      body = errorToJsonBytes(error, options.jsonOptions);
+    } finally {
+      context.abort(callCompleted);
+    }
+    if (compression.response !== null && body.byteLength >= limits.compressMinBytes) {
+      body = await compression.response.compress(body);
+      context.responseHeader.set(headerUnaryEncoding, compression.response.name);
+    }
+    const responseHeader = trailerMux(context.responseHeader, context.responseTrailer);
+    responseHeader.set(headerUnaryContentLength, String(body.byteLength));
+    if (response.destroyed) return;
+    const nodeHeaders: Record<string, string> = {};
+    responseHeader.forEach((value, key) => {
+      nodeHeaders[key] = value;
+    });
+    response.writeHead(status, nodeHeaders);
+    response.end(body);
+  }
+}
+
+/**
+ * The handler's request signal: aborted when the client goes away before
+ * the response is complete (as connect-node does for HTTP/1.1), but not
+ * after a normal end — connect-node aborts it then too, which costs a
+ * `DOMException` per call for nothing.
+ */
+function requestSignalOf(request: IncomingMessage, response: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  const onError = (error: Error) => {
+    response.off("close", onClose);
+    controller.abort(new ConnectError(error.message, Code.Aborted, undefined, undefined, error));
+  };
+  const onClose = () => {
+    request.off("error", onError);
+    if (!response.writableFinished) controller.abort();
+  };
+  request.once("error", onError);
+  response.once("close", onClose);
+  return controller.signal;
+}
+
+/**
+ * Reads a request body up to `readMaxBytes`, with connect's errors: a
+ * declared length over the limit is refused before reading, an undeclared
+ * one as soon as it passes the limit.
+ */
+function readBody(request: IncomingMessage, readMaxBytes: number): Promise<Uint8Array> {
+  const declared = request.headers["content-length"];
+  const declaredLength = declared === undefined ? Number.NaN : Number.parseInt(declared, 10);
+  if (declaredLength > readMaxBytes) {
+    return Promise.reject(
+      new ConnectError(`message size ${declaredLength} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer) => {
+      length += chunk.byteLength;
+      if (length > readMaxBytes) {
+        cleanUp();
+        request.resume();
+        reject(new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanUp();
+      if (!Number.isNaN(declaredLength) && length !== declaredLength) {
+        reject(new ConnectError(`protocol error: promised ${declaredLength} bytes, received ${length}`, Code.InvalidArgument));
+        return;
+      }
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
+    };
+    const onAbort = (error?: Error) => {
+      cleanUp();
+      reject(new ConnectError(error?.message ?? "the client closed the request", Code.Aborted, undefined, undefined, error));
+    };
+    const cleanUp = () => {
+      request.off("data", onData);
+      request.off("end", onEnd);
+      request.off("error", onAbort);
+      request.off("aborted", onAbort);
+    };
+    request.on("data", onData);
+    request.once("end", onEnd);
+    request.once("error", onAbort);
+    request.once("aborted", onAbort);
+  });
+}
+
+/** Node's request headers as a record `Headers` accepts (Node joins repeated headers already, except a few into arrays). */
+function webHeaderRecord(headers: IncomingMessage["headers"]): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const key in headers) {
+    const value = headers[key];
+    if (value === undefined) continue;
+    record[key] = typeof value === "string" ? value : value.join(", ");
+  }
+  return record;
+}
+
+/** One header's value, as connect reads it from `Headers.get()`. */
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
+}
