@@ -45,7 +45,7 @@ process.on("message", (message: { kind?: string }) => {
   if (message.kind !== "memory") return;
   globalThis.gc?.();
   const usage = process.memoryUsage();
-  process.send?.({ kind: "memory", rss: usage.rss, heapUsed: usage.heapUsed, inFlight: gateway.inFlight() });
+  process.send?.({ kind: "memory", rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, inFlight: gateway.inFlight() });
 });
 process.once("SIGTERM", () => {
   void gateway.close().then(() => process.exit(0));

@@ -5,10 +5,12 @@
  * session ratio, latency percentiles, every failure by code (a request
  * with no code — lost or hung — is counted separately and fails the run),
  * the gateway's own retry/fallback counters, and the gateway process's
- * memory (RSS and heap after a full GC) at the start, middle and end.
+ * memory (RSS, and heap and external memory after a full GC) at the start,
+ * every `--sample-every` seconds under load, and at the end.
  *
  *   npx tsx bench/load-faults.ts                         # 200 streams, 60 s, 5 % drops, 1 % stalls
  *   npx tsx bench/load-faults.ts --seconds 10 --concurrency 50
+ *   npx tsx bench/load-faults.ts --seconds 600 --sample-every 60   # does memory plateau?
  *
  * Writes bench/results/load-faults-<date>.json and prints a Markdown summary.
  */
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     "token-interval-ms": { type: "string", default: "5" },
     "session-length": { type: "string", default: "5" },
     "client-guard-ms": { type: "string", default: "30000" },
+    /** Seconds between memory samples under load (default: a sixth of the run, at least 10). */
+    "sample-every": { type: "string" },
     out: { type: "string" },
   },
 });
@@ -38,11 +42,14 @@ const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const sessionLength = Number(values["session-length"]);
 const clientGuardMs = Number(values["client-guard-ms"]);
+const sampleEverySeconds = Number(values["sample-every"] ?? Math.max(10, Math.round(seconds / 6)));
 
 interface MemorySample {
   readonly at: string;
   readonly rss: number;
   readonly heapUsed: number;
+  /** Memory held outside the JS heap for JS objects (Buffers and the like), after the same GC. */
+  readonly external: number;
   readonly inFlight: number;
 }
 
@@ -72,13 +79,15 @@ async function main(): Promise<void> {
     // Warm-up: V8 optimises the hot paths and pools fill before the first memory sample.
     await runLoad(clients, upstream.model, Math.min(concurrency, 50), 5000, "warmup");
     memory.push({ at: "start", ...(await sampleMemory(child)) });
-    let middleTaken: Promise<void> | undefined;
-    const middle = setTimeout(() => {
-      middleTaken = sampleMemory(child).then((sample) => void memory.push({ at: "middle", ...sample }));
-    }, (seconds * 1000) / 2);
+    const loadStarted = performance.now();
+    const samplesTaken: Array<Promise<void>> = [];
+    const sampler = setInterval(() => {
+      const at = `${Math.round((performance.now() - loadStarted) / 1000)} s`;
+      samplesTaken.push(sampleMemory(child).then((sample) => void memory.push({ at, ...sample })));
+    }, sampleEverySeconds * 1000);
     const result = await runLoad(clients, upstream.model, concurrency, seconds * 1000, "load");
-    clearTimeout(middle);
-    await middleTaken;
+    clearInterval(sampler);
+    await Promise.all(samplesTaken);
     const metricsText = await (await fetch(`${gatewayUrl}/metrics`)).text();
     memory.push({ at: "end", ...(await sampleMemory(child)) });
 
@@ -208,12 +217,12 @@ function sumMetric(text: string, selector: string): number {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
-function sampleMemory(child: ChildProcess): Promise<{ rss: number; heapUsed: number; inFlight: number }> {
+function sampleMemory(child: ChildProcess): Promise<Omit<MemorySample, "at">> {
   return new Promise((resolve) => {
-    const onMessage = (message: { kind?: string; rss: number; heapUsed: number; inFlight: number }) => {
+    const onMessage = (message: { kind?: string } & Omit<MemorySample, "at">) => {
       if (message.kind !== "memory") return;
       child.off("message", onMessage);
-      resolve({ rss: message.rss, heapUsed: message.heapUsed, inFlight: message.inFlight });
+      resolve({ rss: message.rss, heapUsed: message.heapUsed, external: message.external, inFlight: message.inFlight });
     };
     child.on("message", onMessage);
     child.send({ kind: "memory" });
@@ -248,7 +257,7 @@ function printSummary(summary: {
   console.log(`| upstream | ${JSON.stringify(summary.upstream)} |`);
   console.log(`| gateway counters | ${JSON.stringify(summary.gateway)} |`);
   for (const sample of summary.memory) {
-    console.log(`| memory at ${sample.at} | RSS ${mb(sample.rss)}, heap after GC ${mb(sample.heapUsed)}, in flight ${sample.inFlight} |`);
+    console.log(`| memory at ${sample.at} | RSS ${mb(sample.rss)}, heap after GC ${mb(sample.heapUsed)}, external ${mb(sample.external)}, in flight ${sample.inFlight} |`);
   }
 }
 
