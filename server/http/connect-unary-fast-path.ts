@@ -7,7 +7,6 @@ import {
   type Interceptor,
   type ServiceImpl,
   type ServiceImplSpec,
-  createHandlerContext,
   createServiceImplSpec,
 } from "@connectrpc/connect";
 import {
@@ -35,6 +34,7 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
+import { createUnaryCallFactory } from "./unary-call-context.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
 export interface ServiceRegistration {
@@ -88,9 +88,6 @@ interface FastMethod {
 const timeoutHeader = headerTimeout.toLowerCase();
 const acceptEncodingHeader = headerUnaryAcceptEncoding.toLowerCase();
 
-/** The reason a call's context is aborted with once it has completed (not an error: nothing is listening any more). */
-const callCompleted = new ConnectError("the call has completed", Code.Canceled);
-
 /**
  * A fast path for the gateway's most common request: a unary Connect call
  * as an uncompressed HTTP/1.1 POST with a JSON or binary body — what curl,
@@ -104,10 +101,12 @@ const callCompleted = new ConnectError("the call has completed", Code.Canceled);
  * path reads the body and writes the response with plain Node calls, and
  * reuses connect's own protocol pieces for everything that defines the
  * protocol's behaviour — content types, the timeout header, size limits,
- * message (de)serialisation, the handler context, the interceptor chain,
+ * message (de)serialisation, the interceptor chain,
  * error JSON, HTTP status codes, `trailer-` headers and response
  * compression — so a call answers byte for byte as through the adapter
- * (test/server/http/connect-unary-fast-path.test.ts compares the two).
+ * (test/e2e/unary-fast-path.test.ts compares the two). Each call's
+ * HandlerContext comes from createUnaryCallFactory: one AbortController
+ * per call where connect links three.
  * Everything else (HTTP/2, GET, streaming, compressed request bodies,
  * unknown paths) returns false and goes through the adapter.
  *
@@ -118,6 +117,7 @@ const callCompleted = new ConnectError("the call has completed", Code.Canceled);
 export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPath {
   const limits = validateUniversalHandlerOptions({ readMaxBytes: options.readMaxBytes, maxTimeoutMs: options.maxTimeoutMs });
   const acceptCompression = [...options.acceptCompression];
+  const calls = createUnaryCallFactory(options.shutdownSignal);
   const methods = new Map<string, FastMethod>();
   for (const { spec: serviceSpec } of options.services) {
     for (const spec of Object.values(serviceSpec.methods)) {
@@ -151,19 +151,18 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
   async function serveUnary(method: FastMethod, binary: boolean, url: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const headers = request.headers;
     const timeout = parseTimeout(headerValue(headers[timeoutHeader]), limits.maxTimeoutMs);
-    const context = createHandlerContext({
-      ...method.spec,
+    const call = calls({
+      method: method.spec.method,
       service: method.spec.method.parent,
-      requestMethod: "POST",
-      protocolName: "connect",
-      ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
-      shutdownSignal: options.shutdownSignal,
-      requestSignal: requestSignalOf(request, response),
-      requestHeader: webHeaderRecord(headers),
       url,
-      responseHeader: { [headerContentType]: binary ? contentTypeUnaryProto : contentTypeUnaryJson },
+      timeoutMs: timeout.timeoutMs,
+      requestHeader: webHeaderRecord(headers),
+      responseContentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson,
       contextValues: options.contextValues(request),
+      request,
+      response,
     });
+    const { context } = call;
     const compression = compressionNegotiate(
       acceptCompression,
       null,
@@ -179,14 +178,14 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       const output = await invokeUnaryImplementation(method.spec, context, input, options.interceptors);
       body = method.serialization.getO(binary).serialize(output);
     } catch (cause) {
-      context.abort(cause);
+      call.end(cause);
       const error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
       status = codeToHttpStatus(error.code);
       context.responseHeader.set(headerContentType, contentTypeUnaryJson);
       error.metadata.forEach((value, key) => context.responseHeader.set(key, value));
       body = errorToJsonBytes(error, options.jsonOptions);
     } finally {
-      context.abort(callCompleted);
+      call.end();
     }
     if (compression.response !== null && body.byteLength >= limits.compressMinBytes) {
       body = await compression.response.compress(body);
@@ -205,27 +204,6 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
 }
 
 /**
- * The handler's request signal: aborted when the client goes away before
- * the response is complete (as connect-node does for HTTP/1.1), but not
- * after a normal end — connect-node aborts it then too, which costs a
- * `DOMException` per call for nothing.
- */
-function requestSignalOf(request: IncomingMessage, response: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  const onError = (error: Error) => {
-    response.off("close", onClose);
-    controller.abort(new ConnectError(error.message, Code.Aborted, undefined, undefined, error));
-  };
-  const onClose = () => {
-    request.off("error", onError);
-    if (!response.writableFinished) controller.abort();
-  };
-  request.once("error", onError);
-  response.once("close", onClose);
-  return controller.signal;
-}
-
-/**
  * Reads a request body up to `readMaxBytes`, with connect's errors: a
  * declared length over the limit is refused before reading, an undeclared
  * one as soon as it passes the limit.
@@ -238,41 +216,41 @@ function readBody(request: IncomingMessage, readMaxBytes: number): Promise<Uint8
       new ConnectError(`message size ${declaredLength} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted),
     );
   }
+  // Inline listeners, never removed: the request dies with the call, and `settled` keeps late events quiet.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
-    const onData = (chunk: Buffer) => {
+    let settled = false;
+    request.on("data", (chunk: Buffer) => {
+      if (settled) return;
       length += chunk.byteLength;
       if (length > readMaxBytes) {
-        cleanUp();
+        settled = true;
         request.resume();
         reject(new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanUp();
+    });
+    request.once("end", () => {
+      if (settled) return;
+      settled = true;
       if (!Number.isNaN(declaredLength) && length !== declaredLength) {
         reject(new ConnectError(`protocol error: promised ${declaredLength} bytes, received ${length}`, Code.InvalidArgument));
         return;
       }
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
-    };
-    const onAbort = (error?: Error) => {
-      cleanUp();
-      reject(new ConnectError(error?.message ?? "the client closed the request", Code.Aborted, undefined, undefined, error));
-    };
-    const cleanUp = () => {
-      request.off("data", onData);
-      request.off("end", onEnd);
-      request.off("error", onAbort);
-      request.off("aborted", onAbort);
-    };
-    request.on("data", onData);
-    request.once("end", onEnd);
-    request.once("error", onAbort);
-    request.once("aborted", onAbort);
+    });
+    request.once("error", (error: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(new ConnectError(error.message, Code.Aborted, undefined, undefined, error));
+    });
+    request.once("close", () => {
+      if (settled) return;
+      settled = true;
+      reject(new ConnectError("the client closed the request before sending all of it", Code.Aborted));
+    });
   });
 }
 
