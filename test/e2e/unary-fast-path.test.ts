@@ -1,4 +1,4 @@
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
@@ -60,6 +60,9 @@ describe("the unary fast path answers exactly like connect-node's adapter", () =
     ["a chunked body over the size limit", { path: chat, headers: json, body: JSON.stringify({ model: "x".repeat(maxRequestBytes) }), chunks: 4 }, 429],
     ["a chunked body within the limit", { path: listModels, headers: json, body: "{}", chunks: 2 }, 200],
     ["an invalid session header", { path: chat, headers: { ...json, "protogate-session-id": "not ok!" }, body: goodChat }, 400],
+    ["content-encoding identity", { path: listModels, headers: { ...json, "content-encoding": "identity" }, body: "{}" }, 200],
+    ["a gzip body (not on the fast path)", { path: listModels, headers: { ...json, "content-encoding": "gzip" }, body: gzipSync("{}") }, 200],
+    ["an unsupported content-encoding", { path: listModels, headers: { ...json, "content-encoding": "zstd" }, body: "{}" }, 501],
     ["a GET (not on the fast path)", { method: "GET", path: `${listModels}?encoding=json&message=%7B%7D`, headers: {} }, 200],
     ["an unsupported content type", { path: chat, headers: { "content-type": "text/plain" }, body: goodChat }, 415],
   ];
