@@ -71,18 +71,19 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
     ...gatewayServices(options),
     serviceRegistration(SandboxService, createSandboxService({ sandbox: options.sandbox })),
   ];
-  const interceptors = interceptorsOf(options.operations);
-  const jsonOptions = { ignoreUnknownFields: false };
-  const acceptCompression = [compressionGzip, compressionBrotli];
-  const adapter = connectNodeAdapter({
-    routes: (router: ConnectRouter) => registerServices(router, services),
-    interceptors,
-    jsonOptions,
-    acceptCompression,
+  // The same settings for both paths, so that they answer alike.
+  const common = {
+    interceptors: interceptorsOf(options.operations),
+    jsonOptions: { ignoreUnknownFields: false },
+    acceptCompression: [compressionGzip, compressionBrotli],
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     contextValues: peerContextValues,
+  };
+  const adapter = connectNodeAdapter({
+    ...common,
+    routes: (router: ConnectRouter) => registerServices(router, services),
     fallback: createProbeRoutes({
       statuses: () => options.catalog.statuses(),
       draining: options.draining,
@@ -91,16 +92,7 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
     }),
   });
   if (options.unaryFastPath === false) return adapter;
-  const fastPath = createUnaryFastPath({
-    services,
-    interceptors,
-    jsonOptions,
-    acceptCompression,
-    readMaxBytes: options.limits.maxRequestBytes,
-    maxTimeoutMs: options.limits.maxTimeoutMs,
-    shutdownSignal: options.shutdownSignal,
-    contextValues: peerContextValues,
-  });
+  const fastPath = createUnaryFastPath({ ...common, services });
   return (request, response) => {
     if (!fastPath(request, response)) adapter(request, response);
   };
