@@ -1,11 +1,21 @@
 /**
  * The type-checking engine that runs inside the checker's worker: one
- * long-lived TypeScript LanguageService over three files (the SDK
- * declarations, a `console` declaration, the wrapped user code). Each check
- * replaces only the user file, so the library and SDK are parsed and bound
- * once and every later program reuses them.
+ * long-lived TypeScript LanguageService over four files (the ES library,
+ * the SDK declarations, a `console` declaration, the wrapped user code).
+ * Each check replaces only the user file, so the library and SDK are parsed
+ * and bound once and every later program reuses them.
+ *
+ * Every check still builds a new program and a new type checker, and their
+ * cost grows with the number of files: per file, the program looks up its
+ * module format (walking up from `node_modules/typescript/lib` for the lib
+ * files) and the checker merges its globals into those of the others. So
+ * the ES library's files (61 for ES2023) are served as one file outside
+ * `node_modules`, concatenated in the order TypeScript itself loads them:
+ * the same declarations in the same order, merged by the binder once
+ * instead of by every checker (see `esLibrary`). A check costs about 30%
+ * less (docs/benchmarks.md, "Sandbox").
  */
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import ts from "typescript";
 import type { DocsIndex } from "../docs/index.js";
 import type { SandboxDiagnostic } from "./check-result.js";
@@ -14,12 +24,16 @@ import { findForbiddenConstructs } from "./forbidden-constructs.js";
 import { toUserPosition, wrapperPrefix, wrapUserCode } from "./wrap-user-code.js";
 
 const root = "/sandbox/";
+const libFile = `${root}lib.d.ts`;
 const sdkFile = `${root}sdk.d.ts`;
 const consoleFile = `${root}console.d.ts`;
 const mainFile = `${root}main.ts`;
 
-/** The only host API sandbox code gets besides the SDK and the ES library. */
-const consoleDeclarations = `/** Writes to the log returned with the result; arguments are shown as JSON. */
+/**
+ * The only host API sandbox code gets besides the SDK and the ES library.
+ * Exported for the test that compares the engine with a plain program.
+ */
+export const consoleDeclarations = `/** Writes to the log returned with the result; arguments are shown as JSON. */
 declare const console: {
   log(...data: unknown[]): void;
   info(...data: unknown[]): void;
@@ -32,7 +46,8 @@ declare const console: {
 /**
  * Strict, ES2023 library only (no DOM, no Node types), nothing emitted.
  * Exported for bench/sandbox.ts, whose fresh-program baseline must check
- * with exactly these options.
+ * with exactly these options. The engine itself checks with
+ * {@link engineOptions}: the same, with the library as one file.
  */
 export const compilerOptions: ts.CompilerOptions = {
   strict: true,
@@ -49,6 +64,64 @@ export const compilerOptions: ts.CompilerOptions = {
   allowUnreachableCode: true,
   allowUnusedLabels: true,
 };
+
+/** {@link compilerOptions} with the library given as a root file (`libFile`) instead of by `lib`. */
+const { lib: _lib, ...withoutLib } = compilerOptions;
+const engineOptions: ts.CompilerOptions = { ...withoutLib, noLib: true };
+
+const libReference = /^\/\/\/\s*<reference\s+lib=.*$/gm;
+
+/**
+ * The library `compilerOptions.lib` selects, as one script: its files'
+ * texts in the order a program lists them (TypeScript follows each file's
+ * `/// <reference lib>` directives, then sorts the files by its own list of
+ * libraries), with those directives removed. A first program over stubs
+ * that hold only the directives finds the files and their order. The text
+ * starts with `/// <reference no-default-lib="true"/>`, so TypeScript treats
+ * it as a default library, as it treats the files themselves.
+ */
+function esLibrary(): string {
+  const libDir = dirname(ts.getDefaultLibFilePath(compilerOptions));
+  const texts = new Map<string, string>();
+  const read = (path: string): string | undefined => {
+    if (dirname(path) !== libDir) return undefined;
+    if (!texts.has(path)) {
+      const text = ts.sys.readFile(path);
+      if (text !== undefined) texts.set(path, text);
+    }
+    return texts.get(path);
+  };
+  const stub = (text: string) =>
+    text
+      .split("\n")
+      .filter((line) => line.startsWith("///"))
+      .join("\n");
+  const probe = join(libDir, "__probe__.ts");
+  const host: ts.CompilerHost = {
+    getSourceFile: (path, languageVersion) => {
+      const text = path === probe ? "" : read(path);
+      return text === undefined ? undefined : ts.createSourceFile(path, stub(text), languageVersion);
+    },
+    getDefaultLibFileName: (options) => ts.getDefaultLibFilePath(options),
+    writeFile: () => undefined,
+    getCurrentDirectory: () => libDir,
+    getCanonicalFileName: (path) => path,
+    useCaseSensitiveFileNames: () => true,
+    getNewLine: () => "\n",
+    fileExists: (path) => path === probe || read(path) !== undefined,
+    readFile: read,
+  };
+  const files = ts
+    .createProgram({ rootNames: [probe], options: compilerOptions, host })
+    .getSourceFiles()
+    .filter((file) => file.fileName !== probe);
+  const parts = files.map((file) => {
+    const text = texts.get(file.fileName);
+    if (text === undefined) throw new Error(`sandbox checker: cannot read ${file.fileName}`);
+    return text.replace(libReference, "");
+  });
+  return `/// <reference no-default-lib="true"/>\n${parts.join("\n")}`;
+}
 
 /** Options of {@link createCheckEngine}. */
 export interface CheckEngineOptions {
@@ -122,33 +195,35 @@ function codeTooLong(max: number): SandboxDiagnostic {
  * own; throws when they do not (a build problem, not the model's).
  */
 export function createCheckEngine(options: CheckEngineOptions): CheckEngine {
-  const libDir = dirname(ts.getDefaultLibFilePath(compilerOptions));
-  const files = new Map<string, { text: string; version: number }>([
-    [sdkFile, { text: options.declarations, version: 1 }],
-    [consoleFile, { text: consoleDeclarations, version: 1 }],
-    [mainFile, { text: wrapUserCode(""), version: 1 }],
+  /** Each file's text, version and snapshot; only the user file ever changes. */
+  interface ScriptFile {
+    readonly text: string;
+    readonly version: string;
+    readonly snapshot: ts.IScriptSnapshot;
+  }
+  const scriptFile = (text: string, version: number): ScriptFile => ({
+    text,
+    version: String(version),
+    snapshot: ts.ScriptSnapshot.fromString(text),
+  });
+  const fileNames = [libFile, sdkFile, consoleFile, mainFile];
+  const files = new Map<string, ScriptFile>([
+    [libFile, scriptFile(esLibrary(), 1)],
+    [sdkFile, scriptFile(options.declarations, 1)],
+    [consoleFile, scriptFile(consoleDeclarations, 1)],
+    [mainFile, scriptFile(wrapUserCode(""), 1)],
   ]);
-  const libSnapshots = new Map<string, ts.IScriptSnapshot | undefined>();
-  const isLib = (path: string) => path.startsWith(`${libDir}/`) && !path.slice(libDir.length + 1).includes("/");
+  let mainVersion = 1;
   const host: ts.LanguageServiceHost = {
-    getCompilationSettings: () => compilerOptions,
-    getScriptFileNames: () => [sdkFile, consoleFile, mainFile],
-    getScriptVersion: (path) => String(files.get(path)?.version ?? 0),
-    getScriptSnapshot: (path) => {
-      const file = files.get(path);
-      if (file !== undefined) return ts.ScriptSnapshot.fromString(file.text);
-      if (!isLib(path)) return undefined;
-      if (!libSnapshots.has(path)) {
-        const text = ts.sys.readFile(path);
-        libSnapshots.set(path, text === undefined ? undefined : ts.ScriptSnapshot.fromString(text));
-      }
-      return libSnapshots.get(path);
-    },
+    getCompilationSettings: () => engineOptions,
+    getScriptFileNames: () => fileNames,
+    getScriptVersion: (path) => files.get(path)?.version ?? "0",
+    getScriptSnapshot: (path) => files.get(path)?.snapshot,
     getCurrentDirectory: () => root,
-    getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
-    fileExists: (path) => files.has(path) || (isLib(path) && ts.sys.fileExists(path)),
-    readFile: (path) => files.get(path)?.text ?? (isLib(path) ? ts.sys.readFile(path) : undefined),
-    directoryExists: (dir) => dir === root.slice(0, -1) || dir === libDir,
+    getDefaultLibFileName: () => libFile,
+    fileExists: (path) => files.has(path),
+    readFile: (path) => files.get(path)?.text,
+    directoryExists: (dir) => dir === root.slice(0, -1),
     getDirectories: () => [],
   };
   const service = ts.createLanguageService(host, ts.createDocumentRegistry());
@@ -164,8 +239,8 @@ export function createCheckEngine(options: CheckEngineOptions): CheckEngine {
   return {
     check(code) {
       if (code.length > options.maxCodeLength) return [codeTooLong(options.maxCodeLength)];
-      const current = files.get(mainFile);
-      files.set(mainFile, { text: wrapUserCode(code), version: (current?.version ?? 0) + 1 });
+      mainVersion += 1;
+      files.set(mainFile, scriptFile(wrapUserCode(code), mainVersion));
 
       const syntactic = service.getSyntacticDiagnostics(mainFile);
       const program = service.getProgram();
