@@ -103,6 +103,15 @@ describe("the unary fast path", () => {
     expect([status, JSON.parse(body.toString())]).toEqual([503, { code: "unavailable", message: "the gateway is shutting down" }]);
   });
 
+  it("tells the implementation how much of the client's timeout is left, and nothing without one", async () => {
+    await sendRaw(baseUrl, { path: checkPath, headers: { ...json, "connect-timeout-ms": "5000" }, body: "{}" });
+    const remaining = lastContext?.timeoutMs();
+    expect(remaining).toBeGreaterThan(0);
+    expect(remaining).toBeLessThanOrEqual(5000);
+    await sendRaw(baseUrl, { path: checkPath, headers: json, body: "{}" });
+    expect(lastContext?.timeoutMs()).toBeUndefined();
+  });
+
   it("ends a call at the client's deadline", async () => {
     const { status, body } = await sendRaw(baseUrl, { path: checkPath, headers: { ...json, "connect-timeout-ms": "50" }, body: '{"service":"slow"}' });
     expect([status, JSON.parse(body.toString())]).toEqual([504, { code: "deadline_exceeded", message: "the operation timed out" }]);
