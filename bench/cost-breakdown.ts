@@ -11,13 +11,14 @@
  * - fetch: the same call with fetch (what protogate's upstream call uses)
  * - bare proxy: a 30-line node:http JSON proxy in front of the upstream
  * - Connect Health/Check: protogate's handler answering a trivial Connect
- *   JSON unary RPC (no upstream call): the RPC stack's own cost
- * - protogate Chat: the real thing
+ *   JSON unary RPC (no upstream call): the RPC stack's own cost, on the
+ *   unary fast path and through connect-node's adapter
+ * - protogate Chat: the real thing, on the fast path and through the adapter
  */
 import { Agent, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { configDefaults } from "../server/config/resolved-config.js";
+import { configDefaults, defaultObservability } from "../server/config/resolved-config.js";
 import { startGateway } from "../server/gateway.js";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
@@ -94,16 +95,20 @@ async function main(): Promise<void> {
 
   const upstream = await startFixedUpstream();
   const proxy = await startBareProxy(upstream.url);
-  const gateway = await startGateway({
+  const gatewayConfig = {
     host: "127.0.0.1",
     port: 0,
-    backends: [{ id: "openai", kind: "openai", url: upstream.url, apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] }],
+    backends: [{ id: "openai", kind: "openai" as const, url: upstream.url, apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] }],
     aliases: [],
     maxRequestBytes: configDefaults.maxRequestBytes,
     maxTimeoutMs: configDefaults.maxTimeoutMs,
     shutdownGraceMs: 1000,
     discoveryIntervalMs: configDefaults.discoveryIntervalMs,
-  });
+    // The request log is off here: its lines would go to this process's stderr, which the reader of the table watches.
+    observability: { ...defaultObservability, requestLog: false },
+  };
+  const gateway = await startGateway(gatewayConfig);
+  const adapterGateway = await startGateway({ ...gatewayConfig, unaryFastPath: false });
   try {
     const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: "hi" }] }));
     const protogateBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: "hi" }] }));
@@ -112,23 +117,27 @@ async function main(): Promise<void> {
       bareProxy: { url: `${proxy.url}/`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
       healthCheck: { url: `${gateway.url}/grpc.health.v1.Health/Check`, headers: {}, body: Buffer.from("{}"), expectInBody: "SERVING" },
       chat: { url: `${gateway.url}/protogate.v1.InferenceService/Chat`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
+      healthCheckAdapter: { url: `${adapterGateway.url}/grpc.health.v1.Health/Check`, headers: {}, body: Buffer.from("{}"), expectInBody: "SERVING" },
+      chatAdapter: { url: `${adapterGateway.url}/protogate.v1.InferenceService/Chat`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
     } satisfies Record<string, LoadTarget>;
 
     // Warm-up: V8 needs thousands of calls before the hot paths are optimised.
-    for (const target of [targets.chat, targets.healthCheck, targets.bareProxy, targets.floor, targets.chat]) {
+    for (const target of [targets.chat, targets.chatAdapter, targets.healthCheck, targets.healthCheckAdapter, targets.bareProxy, targets.floor, targets.chat, targets.chatAdapter]) {
       await runClosedLoop(target, { concurrency: 8, durationMs: 3000, maxRequests: 1_000_000, settleMs: 0 });
     }
     await fetchLoop(targets.floor, 2000);
 
-    const samples: Record<"floor" | "fetch" | "bareProxy" | "healthCheck" | "chat", number[]> = {
+    const samples: Record<"floor" | "fetch" | "bareProxy" | "healthCheck" | "healthCheckAdapter" | "chat" | "chatAdapter", number[]> = {
       floor: [],
       fetch: [],
       bareProxy: [],
       healthCheck: [],
+      healthCheckAdapter: [],
       chat: [],
+      chatAdapter: [],
     };
     for (let round = 0; round < rounds; round++) {
-      for (const name of ["floor", "bareProxy", "healthCheck", "chat"] as const) {
+      for (const name of ["floor", "bareProxy", "healthCheck", "healthCheckAdapter", "chat", "chatAdapter"] as const) {
         const result = await runClosedLoop(targets[name], { concurrency: 1, durationMs: windowMs, maxRequests: 1_000_000, settleMs: 50 });
         if (result.errors > 0) throw new Error(`${name}: ${result.firstError ?? "failed"}`);
         samples[name].push(result.clientCpuMicros / result.requests);
@@ -141,8 +150,10 @@ async function main(): Promise<void> {
       ["node:http client → upstream (floor)", floor],
       ["fetch client → upstream", median(samples.fetch)],
       ["bare node:http JSON proxy", median(samples.bareProxy)],
-      ["protogate Connect JSON Health/Check (no upstream call)", median(samples.healthCheck)],
-      ["protogate Connect JSON Chat", median(samples.chat)],
+      ["protogate Connect JSON Health/Check (no upstream call), fast path", median(samples.healthCheck)],
+      ["protogate Connect JSON Health/Check (no upstream call), connect-node adapter", median(samples.healthCheckAdapter)],
+      ["protogate Connect JSON Chat, fast path", median(samples.chat)],
+      ["protogate Connect JSON Chat, connect-node adapter", median(samples.chatAdapter)],
     ];
     console.log("| in one process, concurrency 1 | CPU µs/request | over the floor |");
     console.log("| --- | ---: | ---: |");
@@ -151,6 +162,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await gateway.close();
+    await adapterGateway.close();
     await proxy.close();
     await upstream.close();
   }
