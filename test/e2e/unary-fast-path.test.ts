@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { createRandom, randomJsonText } from "../helpers/random-json.js";
 import { type RawHttpRequest, type RawHttpResponse, sendRaw } from "../helpers/raw-http.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 
@@ -82,6 +83,23 @@ describe("the unary fast path answers exactly like connect-node's adapter", () =
     expect(viaFastPath.headers["content-encoding"]).toBe("gzip");
     expect(viaFastPath.headers).toEqual(viaAdapter.headers);
     expect(JSON.parse(gunzipSync(viaFastPath.body).toString("utf8"))).toEqual(JSON.parse(gunzipSync(viaAdapter.body).toString("utf8")));
+  });
+
+  it("answers 60 seeded random mutations of a Chat request alike", async () => {
+    const random = createRandom(20261126);
+    const fields = ["model", "messages", "tools", "toolChoice", "sampling", "responseFormat", "backendOptions", "sessionId", "reasoning", "parallelToolCalls", "unknownField"];
+    const statuses = new Set<number>();
+    for (let i = 0; i < 60; i++) {
+      // A valid request with one field replaced by random JSON text (any shape, any number spelling, any escape).
+      const field = random.pick(fields);
+      const body = `{"model":"qwen.gguf","messages":[{"role":"ROLE_USER","content":"hi"}],"${field}":${randomJsonText(random, 3)}}`;
+      const [viaFastPath, viaAdapter] = await both({ path: chat, headers: json, body });
+      statuses.add(viaFastPath.status);
+      expect(viaFastPath.status, body).toBe(viaAdapter.status);
+      // A request that happens to be valid gets a per-call id and timings; every error must match byte for byte.
+      if (viaFastPath.status !== 200) expect(viaFastPath.body.toString("utf8"), body).toBe(viaAdapter.body.toString("utf8"));
+    }
+    expect(statuses.has(400)).toBe(true);
   });
 
   it("answers a Chat with the same message, usage and headers (not the per-call id and timings)", async () => {
