@@ -4,4 +4,4 @@
  */
 export type { CheckResult, SandboxDiagnostic } from "./check-result.js";
 export type { TypeScriptChecker, TypeScriptCheckerOptions } from "./typescript-checker.js";
-export { createTypeScriptChecker } from "./typescript-checker.js";
+export { createTypeScriptChecker, defaultCheckerWorkers } from "./typescript-checker.js";

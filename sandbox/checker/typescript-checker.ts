@@ -1,10 +1,13 @@
 /**
- * The sandbox's type-checker: a long-lived TypeScript LanguageService in a
- * worker thread, so a check can be cut off. A check that runs past its time
+ * The sandbox's type-checker: long-lived TypeScript LanguageServices in
+ * worker threads, so a check can be cut off. A check that runs past its time
  * limit (a type-level denial of service with recursive types, say) or runs
- * out of memory is answered with a diagnostic, and the worker is replaced.
+ * out of memory is answered with a diagnostic, and its worker is replaced.
+ * A small pool of workers (two by default, one on a single core) answers
+ * concurrent checks in parallel; each costs about 100 MB of memory.
  */
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -26,6 +29,21 @@ export interface TypeScriptCheckerOptions {
   readonly maxCodeLength?: number;
   /** Longest wait for a new worker to load TypeScript and warm up; 60 s by default. */
   readonly startupTimeoutMs?: number;
+  /**
+   * Worker threads, each checking one piece of code at a time; by default
+   * {@link defaultCheckerWorkers}. Each holds its own copy of TypeScript,
+   * the library and the SDK (about 100 MB).
+   */
+  readonly workers?: number;
+}
+
+/**
+ * The default number of checker workers: two, or one on a single core.
+ * A second worker lets a burst of checks use a second core; more would
+ * mostly compete with the gateway and the sandbox processes for the CPU.
+ */
+export function defaultCheckerWorkers(): number {
+  return Math.min(2, availableParallelism());
 }
 
 /** Type-checks sandbox code against the SDK. */
@@ -33,7 +51,8 @@ export interface TypeScriptChecker {
   /**
    * Checks code written as the body of an async function. Resolves to
    * `{ kind: "ok" }` or to diagnostics with help; rejects only when the
-   * checker itself is broken or closed. Checks run one at a time, in order.
+   * checker itself is broken or closed. Each worker runs one check at a
+   * time; checks that find every worker busy wait and start in order.
    */
   check(code: string): Promise<CheckResult>;
   /** Finds SDK docs entries for a query (a name, a path or a few words), best first. */
@@ -52,7 +71,22 @@ type Outcome =
 interface RunningWorker {
   readonly worker: Worker;
   readonly ready: Promise<void>;
+  /** Whether `ready` has resolved: TypeScript is loaded and warm. */
+  isReady: boolean;
   settle?: ((outcome: Outcome) => void) | undefined;
+}
+
+/** One place in the pool: its worker (started on demand after a crash) and whether a check runs there. */
+interface Slot {
+  running: RunningWorker | undefined;
+  busy: boolean;
+}
+
+/** A check waiting for a free slot. */
+interface QueuedCheck {
+  readonly code: string;
+  readonly resolve: (result: CheckResult) => void;
+  readonly reject: (error: Error) => void;
 }
 
 const selfUrl = import.meta.url;
@@ -127,9 +161,9 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
   };
   let closed = false;
   let nextId = 1;
-  let queue: Promise<unknown> = Promise.resolve();
+  const queue: QueuedCheck[] = [];
 
-  const startWorker = (): RunningWorker => {
+  const startWorker = (slot: Slot): RunningWorker => {
     const { entry, eval: isEval } = workerEntry();
     const worker = new Worker(entry, {
       eval: isEval,
@@ -145,11 +179,13 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
       markFailed = reject;
     });
     ready.catch(() => undefined);
-    const running: RunningWorker = { worker, ready };
+    const running: RunningWorker = { worker, ready, isReady: false };
     worker.on("message", (reply: WorkerReply) => {
       switch (reply.kind) {
         case "ready":
+          running.isReady = true;
           markReady();
+          dispatch();
           break;
         case "fatal":
           markFailed(new Error(`sandbox checker could not start: ${reply.message}`));
@@ -165,32 +201,41 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
     const died = (reason: string) => {
       markFailed(new Error(`sandbox checker worker stopped: ${reason}`));
       running.settle?.({ kind: "crashed", reason });
-      // A worker that dies while idle is replaced by the next check.
-      if (current === running) current = undefined;
+      // A worker that dies while idle is replaced when the next check comes.
+      if (slot.running === running) slot.running = undefined;
     };
     worker.on("error", (error) => died(error.message));
     worker.on("exit", (code) => died(`exit code ${code}`));
+    slot.running = running;
     return running;
   };
 
-  let current: RunningWorker | undefined = startWorker();
+  const emptySlot = (): Slot => ({ running: undefined, busy: false });
+  const firstSlot = emptySlot();
+  const slots = [firstSlot, ...Array.from({ length: (options.workers ?? defaultCheckerWorkers()) - 1 }, emptySlot)];
+  // The first worker starts at once, so the first check finds it warm; the
+  // others when it is ready (see dispatch), so that loading them (about a
+  // second of CPU each) does not slow it down.
+  startWorker(firstSlot);
 
-  const replaceWorker = (old: RunningWorker) => {
+  const replaceWorker = (slot: Slot, old: RunningWorker) => {
     old.settle = undefined;
     void old.worker.terminate();
     // Start the replacement at once, so it is warm by the next check.
-    if (current === old || current === undefined) current = closed ? undefined : startWorker();
+    if (slot.running === old || slot.running === undefined) {
+      slot.running = undefined;
+      if (!closed) startWorker(slot);
+    }
   };
 
-  const runCheck = async (code: string): Promise<CheckResult> => {
+  const runCheck = async (slot: Slot, code: string): Promise<CheckResult> => {
     if (closed) throw new Error("sandbox checker is closed");
     const started = performance.now();
-    const running = current ?? startWorker();
-    current = running;
+    const running = slot.running ?? startWorker(slot);
     try {
       await withTimeout(running.ready, startupTimeoutMs, "starting the sandbox checker");
     } catch (error) {
-      if (current === running) current = undefined;
+      if (slot.running === running) slot.running = undefined;
       void running.worker.terminate();
       throw closed ? new Error("sandbox checker is closed") : error;
     }
@@ -212,7 +257,7 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
           ? { kind: "ok", durationMs }
           : { kind: "diagnostics", diagnostics: outcome.diagnostics, durationMs };
       case "timeout":
-        replaceWorker(running);
+        replaceWorker(slot, running);
         return {
           kind: "diagnostics",
           durationMs,
@@ -223,7 +268,7 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
           ),
         };
       case "crashed":
-        replaceWorker(running);
+        replaceWorker(slot, running);
         return {
           kind: "diagnostics",
           durationMs,
@@ -240,10 +285,41 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
     }
   };
 
+  /**
+   * Starts queued checks on free slots whose worker is ready. Only while no
+   * worker at all is ready (start-up, or every worker replaced) does a check
+   * go to a slot whose worker is still starting, and wait for it there.
+   */
+  function dispatch(): void {
+    if (closed) return;
+    const anyReady = slots.some((s) => s.running?.isReady === true);
+    // A worker that died while idle is replaced now, without a check waiting for it.
+    if (anyReady) for (const slot of slots) if (slot.running === undefined && !slot.busy) startWorker(slot);
+    while (queue.length > 0) {
+      const free = slots.filter((s) => !s.busy);
+      const slot = anyReady ? free.find((s) => s.running?.isReady === true) : free[0];
+      if (slot === undefined) return;
+      const next = queue.shift();
+      if (next === undefined) return;
+      slot.busy = true;
+      runCheck(slot, next.code)
+        .then(next.resolve, next.reject)
+        .finally(() => {
+          slot.busy = false;
+          dispatch();
+        });
+    }
+  }
+
   return {
     check(code) {
-      const result = queue.then(() => runCheck(code));
-      queue = result.catch(() => undefined);
+      if (closed) return Promise.reject(new Error("sandbox checker is closed"));
+      const result = new Promise<CheckResult>((resolve, reject) => {
+        queue.push({ code, resolve, reject });
+        dispatch();
+      });
+      // close() rejects checks still in flight; that is no unhandled rejection of ours.
+      result.catch(() => undefined);
       return result;
     },
     searchDocs(query, limit = 10) {
@@ -251,13 +327,17 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
     },
     async close() {
       closed = true;
-      const running = current;
-      current = undefined;
-      if (running !== undefined) {
-        running.settle?.({ kind: "closed" });
-        running.settle = undefined;
-        await running.worker.terminate();
-      }
+      for (const waiting of queue.splice(0)) waiting.reject(new Error("sandbox checker is closed"));
+      await Promise.all(
+        slots.map(async (slot) => {
+          const running = slot.running;
+          slot.running = undefined;
+          if (running === undefined) return;
+          running.settle?.({ kind: "closed" });
+          running.settle = undefined;
+          await running.worker.terminate();
+        }),
+      );
     },
   };
 }

@@ -1,5 +1,6 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
-import { createTypeScriptChecker } from "../../../sandbox/checker/index.js";
+import { createTypeScriptChecker, defaultCheckerWorkers } from "../../../sandbox/checker/index.js";
 import { declarations, docs } from "./sdk-fixture.js";
 
 /**
@@ -41,7 +42,8 @@ describe("the checker's worker", { timeout: 90_000 }, () => {
   });
 
   it("rejects a check that is running when the checker is closed", async () => {
-    const checker = createTypeScriptChecker({ declarations, docs, timeoutMs: 60_000 });
+    // One worker, so the second check waits behind the first.
+    const checker = createTypeScriptChecker({ declarations, docs, timeoutMs: 60_000, workers: 1 });
     expect((await checker.check("return 1;")).kind).toBe("ok");
     const running = checker.check(typeLevelDenialOfService);
     const queued = checker.check("return 2;");
@@ -49,6 +51,52 @@ describe("the checker's worker", { timeout: 90_000 }, () => {
     await checker.close();
     await expect(running).rejects.toThrow(/closed/);
     await expect(queued).rejects.toThrow(/closed/);
+  });
+
+  it("answers a check on a second worker while the first is busy", async () => {
+    const checker = createTypeScriptChecker({ declarations, docs, timeoutMs: 60_000, workers: 2 });
+    try {
+      expect((await checker.check("return 1;")).kind).toBe("ok");
+      const slow = checker.check(typeLevelDenialOfService);
+      slow.catch(() => undefined);
+      // The slow check holds the first worker for far longer than the second takes to start and answer.
+      const quick = await Promise.race([
+        checker.check('return await gateway.models.getModel({ model: "m" });'),
+        slow.then(() => "slow finished first"),
+      ]);
+      expect(quick).toMatchObject({ kind: "ok" });
+      const wrong = await checker.check("return gateway.models.nope;");
+      expect(wrong.kind === "diagnostics" && wrong.diagnostics[0]?.code).toBe(2339);
+      await checker.close();
+      await expect(slow).rejects.toThrow(/closed/);
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it("replaces a timed-out worker while the other keeps answering", async () => {
+    const checker = createTypeScriptChecker({ declarations, docs, timeoutMs: 1500, workers: 2 });
+    try {
+      expect((await checker.check("return 1;")).kind).toBe("ok");
+      const slow = checker.check(typeLevelDenialOfService);
+      const during = await checker.check("return 2;");
+      expect(during.kind).toBe("ok");
+      expect(await slow).toMatchObject({ kind: "diagnostics", diagnostics: [{ code: "check_timeout" }] });
+      // Both workers answer again: two slow checks at once are both cut off, then quick ones pass.
+      const [a, b] = await Promise.all([checker.check(typeLevelDenialOfService), checker.check(typeLevelDenialOfService)]);
+      expect([a, b]).toMatchObject([
+        { kind: "diagnostics", diagnostics: [{ code: "check_timeout" }] },
+        { kind: "diagnostics", diagnostics: [{ code: "check_timeout" }] },
+      ]);
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => checker.check(i % 2 === 0 ? `return ${i};` : "return gateway.nope;")));
+      expect(results.map((r) => r.kind)).toEqual(["ok", "diagnostics", "ok", "diagnostics", "ok", "diagnostics"]);
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it("sizes the pool for the machine: two workers, one on a single core", () => {
+    expect(defaultCheckerWorkers()).toBe(Math.min(2, availableParallelism()));
   });
 
   it("rejects checks after close", async () => {
