@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { type GatewayConfig, OperatorProtocol } from "../../gen/protogate/v1/config_pb.js";
+import { defaultCheckerWorkers } from "../../sandbox/checker/index.js";
 import { ConfigError } from "./config-file.js";
 import { apiKeyFromEnv, orDefault } from "./resolved-config.js";
 
@@ -36,6 +37,8 @@ export interface SandboxSettings {
   readonly prestart: boolean;
   /** Sandbox child processes. */
   readonly poolSize: number;
+  /** Type-checker worker threads. */
+  readonly checkerWorkers: number;
   /** Limits of one run. */
   readonly limits: {
     readonly wallTimeMs: number;
@@ -69,6 +72,7 @@ export const embeddedSandboxSettings: SandboxSettings = {
   enabled: true,
   prestart: false,
   poolSize: sandboxDefaults.poolSize,
+  checkerWorkers: defaultCheckerWorkers(),
   limits: {
     wallTimeMs: sandboxDefaults.wallTimeMs,
     memoryMb: sandboxDefaults.memoryMb,
@@ -128,6 +132,7 @@ export function resolveSandboxSettings(
     enabled: sandbox?.disabled !== true,
     prestart: sandbox?.prestart ?? true,
     poolSize: orDefault(sandbox?.poolSize, sandboxDefaults.poolSize),
+    checkerWorkers: orDefault(sandbox?.checkerWorkers, defaultCheckerWorkers()),
     limits: {
       wallTimeMs: orDefault(sandbox?.wallTimeMs, sandboxDefaults.wallTimeMs),
       memoryMb: orDefault(sandbox?.memoryMb, sandboxDefaults.memoryMb),

@@ -79,7 +79,7 @@ export interface GatewaySandbox {
 /** Options of {@link createGatewaySandbox}. */
 export interface GatewaySandboxOptions {
   readonly sdk: SandboxSdk;
-  readonly settings: Pick<SandboxSettings, "poolSize" | "limits" | "maxPendingRuns">;
+  readonly settings: Pick<SandboxSettings, "poolSize" | "checkerWorkers" | "limits" | "maxPendingRuns">;
   /** The gateway's log; each run writes one `sandbox run` line. */
   readonly log: Logger;
   /** Called with each run's audit record (for metrics). */
@@ -116,7 +116,11 @@ export function createGatewaySandbox(options: GatewaySandboxOptions): GatewaySan
 
   const started = (): { checker: TypeScriptChecker; executor: SandboxExecutor } => {
     if (closed) throw closedError();
-    checker ??= createTypeScriptChecker({ declarations: sdk.surface.declarations, docs: sdk.surface.docs });
+    checker ??= createTypeScriptChecker({
+      declarations: sdk.surface.declarations,
+      docs: sdk.surface.docs,
+      workers: settings.checkerWorkers,
+    });
     executor ??= createSandboxExecutor({
       poolSize: settings.poolSize,
       limits: { ...settings.limits },

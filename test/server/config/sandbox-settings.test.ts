@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfigText } from "../../../server/config/config-file.js";
+import { defaultCheckerWorkers } from "../../../sandbox/checker/index.js";
 import { resolveSandboxSettings, sandboxDefaults } from "../../../server/config/sandbox-settings.js";
 
 const yaml = (...lines: string[]) => parseConfigText(lines.join("\n"), "protogate.yaml");
@@ -10,6 +11,7 @@ describe("the sandbox section of the config file", () => {
       enabled: true,
       prestart: true,
       poolSize: sandboxDefaults.poolSize,
+      checkerWorkers: defaultCheckerWorkers(),
       limits: { wallTimeMs: 5000, memoryMb: 64, maxSdkCalls: 50, maxOutputBytes: 262144 },
       maxPendingRuns: 64,
       allowedMethods: [],
@@ -22,6 +24,7 @@ describe("the sandbox section of the config file", () => {
       "sandbox:",
       "  prestart: false",
       "  poolSize: 4",
+      "  checkerWorkers: 3",
       "  wallTimeMs: 2000",
       "  memoryMb: 0",
       "  allowedMethods: [models.listModels, weather.*]",
@@ -41,6 +44,7 @@ describe("the sandbox section of the config file", () => {
       enabled: true,
       prestart: false,
       poolSize: 4,
+      checkerWorkers: 3,
       limits: { wallTimeMs: 2000, memoryMb: 64 },
       allowedMethods: ["models.listModels", "weather.*"],
     });
@@ -74,6 +78,7 @@ describe("the sandbox section of the config file", () => {
 
   it.each([
     [["sandbox: { memoryMb: 4 }"], "sandbox.memory_mb: must be greater than or equal to 8 and less than or equal to 4096 [uint32.gte_lte]"],
+    [["sandbox: { checkerWorkers: 17 }"], "sandbox.checker_workers: must be less than or equal to 16 [uint32.lte]"],
     [["sandbox: { allowedMethods: [models] }"], "sandbox.allowed_methods[0]: does not match regex pattern"],
     [["operatorServices:", "  - upstreamUrl: http://x:1"], "operator_services[0].source: exactly one field is required in oneof [required]"],
     [["operatorServices:", "  - protoDir: p", "    upstreamUrl: not a url"], "operator_services[0].upstream_url: must be a valid URI [string.uri]"],
