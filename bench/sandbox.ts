@@ -14,9 +14,16 @@
  *   the same run; the ratio of the p50s
  * - Execute: check + fresh isolate + one SDK call (`listModels`, served
  *   in-process), p50/p99, through the API and as a Connect RPC
- * - 20 concurrent Executes over RPC: wall time of the batch, per-run p50/p99
+ * - 20 concurrent Executes over RPC: wall time of the batch, per-run p50/p99,
+ *   with the default checker workers and, in the same run, with one
  * - memory: RSS of each sandbox process (idle and after the concurrent
  *   batch), and the gateway process's RSS growth when the checker starts
+ *   (all its workers)
+ *
+ * Warm means warm: before the warm measurements the run waits a few
+ * seconds, so the checkers' workers have started and finished their
+ * idle-time warm-up, as they have in a gateway that was started with
+ * `prestart` before its first request.
  *
  * Prints a Markdown table and writes the numbers to
  * bench/results/sandbox-<date>.json.
@@ -30,7 +37,7 @@ import { parseArgs } from "node:util";
 import { createRouterTransport } from "@connectrpc/connect";
 import ts from "typescript";
 import { compilerOptions as checkerCompilerOptions } from "../sandbox/checker/check-engine.js";
-import { createTypeScriptChecker } from "../sandbox/checker/index.js";
+import { createTypeScriptChecker, defaultCheckerWorkers } from "../sandbox/checker/index.js";
 import { wrapUserCode } from "../sandbox/checker/wrap-user-code.js";
 import { createSandboxExecutor } from "../sandbox/executor/index.js";
 import { configDefaults, defaultObservability } from "../server/config/resolved-config.js";
@@ -100,6 +107,9 @@ function summarize(samples: readonly number[]): Summary {
   };
 }
 
+/** Lets the checkers' workers start and warm up (about a second of CPU each) before anything warm is measured. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 4000));
+
 async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
   const start = performance.now();
   const value = await work();
@@ -146,6 +156,59 @@ function createFreshProgramChecker(declarations: string, cacheLibs: boolean): (c
   };
 }
 
+/** A gateway without backends whose sandbox starts on first use, once it has answered one Execute. */
+async function startBenchGateway(checkerWorkers: number) {
+  const gateway = await startGateway(
+    {
+      host: "127.0.0.1",
+      port: 0,
+      backends: [],
+      aliases: [],
+      maxRequestBytes: configDefaults.maxRequestBytes,
+      maxTimeoutMs: configDefaults.maxTimeoutMs,
+      shutdownGraceMs: 2000,
+      discoveryIntervalMs: configDefaults.discoveryIntervalMs,
+      observability: { ...defaultObservability, requestLog: false },
+      sandbox: { ...embeddedSandboxSettings, checkerWorkers, maxPendingRuns: 1000 },
+    },
+    silentLogger,
+  );
+  const client = createProtogateClient({ baseUrl: gateway.url });
+  const run = await client.sandbox.execute({ code: executeSnippet(-1) });
+  if (run.outcome !== SandboxOutcome.OK) throw new Error(`first Execute failed: ${JSON.stringify(run)}`);
+  return { gateway, client };
+}
+
+interface ConcurrentSummary {
+  readonly batchWallMs: Summary;
+  readonly perRunMs: Summary;
+  readonly runsPerSecond: number;
+}
+
+/** `rounds` batches of 20 Execute RPCs sent at once. */
+async function concurrentBatches(client: ReturnType<typeof createProtogateClient>, rounds: number): Promise<ConcurrentSummary> {
+  const latencies: number[] = [];
+  const batchWall: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const start = performance.now();
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        timed(async () => {
+          const run = await client.sandbox.execute({ code: executeSnippet(round * 100 + i + 700_000) });
+          if (run.outcome !== SandboxOutcome.OK) throw new Error(`concurrent run failed: ${JSON.stringify(run)}`);
+        }),
+      ),
+    );
+    batchWall.push(performance.now() - start);
+    latencies.push(...runs.map(([ms]) => ms));
+  }
+  return {
+    batchWallMs: summarize(batchWall),
+    perRunMs: summarize(latencies),
+    runsPerSecond: Math.round((20 * rounds) / (batchWall.reduce((a, b) => a + b, 0) / 1000)),
+  };
+}
+
 async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   const descriptors = loadGatewayDescriptors();
@@ -164,6 +227,7 @@ async function main(): Promise<void> {
   if (firstCheck.result.kind !== "ok") throw new Error(`the benchmark snippet does not check: ${JSON.stringify(firstCheck.result)}`);
   const checker = firstCheck.checker;
   for (let i = 0; i < 20; i++) await checker.check(checkSnippet(1_000_000 + i));
+  await settle();
   const checkerRssGrowth = Math.round((rssMb("self") - rssBeforeChecker) * 10) / 10;
 
   const [executorCold] = await timed(async () => {
@@ -173,28 +237,9 @@ async function main(): Promise<void> {
     await executor.close();
   });
 
-  const [gatewayCold, gatewayCtx] = await timed(async () => {
-    const gateway = await startGateway(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        backends: [],
-        aliases: [],
-        maxRequestBytes: configDefaults.maxRequestBytes,
-        maxTimeoutMs: configDefaults.maxTimeoutMs,
-        shutdownGraceMs: 2000,
-        discoveryIntervalMs: configDefaults.discoveryIntervalMs,
-        observability: { ...defaultObservability, requestLog: false },
-        sandbox: { ...embeddedSandboxSettings, maxPendingRuns: 1000 },
-      },
-      silentLogger,
-    );
-    const client = createProtogateClient({ baseUrl: gateway.url });
-    const run = await client.sandbox.execute({ code: executeSnippet(-1) });
-    if (run.outcome !== SandboxOutcome.OK) throw new Error(`first Execute failed: ${JSON.stringify(run)}`);
-    return { gateway, client };
-  });
+  const [gatewayCold, gatewayCtx] = await timed(() => startBenchGateway(embeddedSandboxSettings.checkerWorkers));
   const { gateway, client } = gatewayCtx;
+  await settle();
   results["coldStartMs"] = {
     checkerFirstResult: Math.round(checkerCold),
     executorFirstRun: Math.round(executorCold),
@@ -266,32 +311,18 @@ async function main(): Promise<void> {
   const pids = sandbox.stats()?.pids ?? [];
   results["sandboxProcessRssIdleMb"] = pids.map((pid) => rssMb(pid));
 
-  // --- 20 concurrent Executes over RPC ---
-  const concurrentLatencies: number[] = [];
-  const batchWall: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const start = performance.now();
-    const runs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        timed(async () => {
-          const run = await client.sandbox.execute({ code: executeSnippet(round * 100 + i + 700_000) });
-          if (run.outcome !== SandboxOutcome.OK) throw new Error(`concurrent run failed: ${JSON.stringify(run)}`);
-        }),
-      ),
-    );
-    batchWall.push(performance.now() - start);
-    concurrentLatencies.push(...runs.map(([ms]) => ms));
-  }
-  results["concurrent20"] = {
-    batchWallMs: summarize(batchWall),
-    perRunMs: summarize(concurrentLatencies),
-    runsPerSecond: Math.round((20 * rounds) / (batchWall.reduce((a, b) => a + b, 0) / 1000)),
-  };
+  // --- 20 concurrent Executes over RPC, with the default checker workers and with one ---
+  results["concurrent20"] = await concurrentBatches(client, rounds);
   results["sandboxProcessRssAfterConcurrentMb"] = pids.map((pid) => rssMb(pid));
   results["checkerRssGrowthMb"] = checkerRssGrowth;
   await gateway.close();
+  const single = await startBenchGateway(1);
+  await settle();
+  results["concurrent20OneCheckerWorker"] = await concurrentBatches(single.client, rounds);
+  await single.gateway.close();
 
   const environment = {
+    checkerWorkers: defaultCheckerWorkers(),
     node: process.version,
     typescript: ts.version,
     cpus: cpus().length,
@@ -308,7 +339,8 @@ async function main(): Promise<void> {
   writeFileSync(out, `${JSON.stringify({ environment, results }, null, 2)}\n`);
 
   const row = (name: string, s: Summary) => `| ${name} | ${s.p50} | ${s.p99} | ${s.n} |`;
-  const concurrent = results["concurrent20"] as { batchWallMs: Summary; perRunMs: Summary; runsPerSecond: number };
+  const concurrent = results["concurrent20"] as ConcurrentSummary;
+  const concurrentOne = results["concurrent20OneCheckerWorker"] as ConcurrentSummary;
   const cold = results["coldStartMs"] as Record<string, number>;
   const lines = [
     "| measurement | p50 ms | p99 ms | n |",
@@ -319,12 +351,14 @@ async function main(): Promise<void> {
     row("Check, fresh program per check, lib files parsed once", cachedLibSummary),
     row("Execute: check + fresh isolate + 1 SDK call (API)", results["executeApiMs"] as Summary),
     row("Execute: check + fresh isolate + 1 SDK call (Connect RPC)", results["executeRpcMs"] as Summary),
-    row("20 concurrent Executes (RPC): per run", concurrent.perRunMs),
-    row("20 concurrent Executes (RPC): whole batch", concurrent.batchWallMs),
+    row(`20 concurrent Executes (RPC), ${environment.checkerWorkers} checker workers: per run`, concurrent.perRunMs),
+    row(`20 concurrent Executes (RPC), ${environment.checkerWorkers} checker workers: whole batch`, concurrent.batchWallMs),
+    row("20 concurrent Executes (RPC), 1 checker worker: per run", concurrentOne.perRunMs),
+    row("20 concurrent Executes (RPC), 1 checker worker: whole batch", concurrentOne.batchWallMs),
     "",
-    `fresh program / warm checker (p50): **${String(results["freshOverWarmP50"])}×** (lib files parsed once: ${String(results["freshCachedLibsOverWarmP50"])}×); 20-concurrent throughput: ${concurrent.runsPerSecond} runs/s`,
+    `fresh program / warm checker (p50): **${String(results["freshOverWarmP50"])}×** (lib files parsed once: ${String(results["freshCachedLibsOverWarmP50"])}×); 20-concurrent throughput: ${concurrent.runsPerSecond} runs/s (${concurrentOne.runsPerSecond} with 1 checker worker)`,
     `cold start: checker first result ${cold["checkerFirstResult"]} ms; pool first run ${cold["executorFirstRun"]} ms; gateway start → first Execute RPC ${cold["gatewayStartToFirstExecuteRpc"]} ms`,
-    `memory: sandbox process RSS idle ${(results["sandboxProcessRssIdleMb"] as number[]).join(" / ")} MB, after the concurrent batch ${(results["sandboxProcessRssAfterConcurrentMb"] as number[]).join(" / ")} MB; gateway RSS growth when the checker starts ${checkerRssGrowth} MB`,
+    `memory: sandbox process RSS idle ${(results["sandboxProcessRssIdleMb"] as number[]).join(" / ")} MB, after the concurrent batch ${(results["sandboxProcessRssAfterConcurrentMb"] as number[]).join(" / ")} MB; gateway RSS growth when the checker (${environment.checkerWorkers} workers) starts ${checkerRssGrowth} MB`,
     `environment: Node ${environment.node}, TypeScript ${environment.typescript}, ${environment.cpus}× ${environment.cpuModel}, load average ${environment.loadAverage.before} before / ${environment.loadAverage.after} after; results in ${out}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
