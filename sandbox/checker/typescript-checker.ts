@@ -38,12 +38,15 @@ export interface TypeScriptCheckerOptions {
 }
 
 /**
- * The default number of checker workers: two, or one on a single core.
- * A second worker lets a burst of checks use a second core; more would
- * mostly compete with the gateway and the sandbox processes for the CPU.
+ * The default number of checker workers: two on machines with more than
+ * two cores, else one. A second worker lets a burst of checks use another
+ * core, but each costs about 100 MB — memory a local model needs more —
+ * and on two cores, shared with the gateway and the sandbox processes, it
+ * made bursts only 7–16 % faster (docs/benchmarks.md). More than two would
+ * mostly compete for the CPU.
  */
 export function defaultCheckerWorkers(): number {
-  return Math.min(2, availableParallelism());
+  return availableParallelism() > 2 ? 2 : 1;
 }
 
 /** Type-checks sandbox code against the SDK. */

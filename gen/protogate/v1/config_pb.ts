@@ -627,8 +627,9 @@ export type SandboxConfig = Message<"protogate.v1.SandboxConfig"> & {
 
   /**
    * Type-checker worker threads, each checking one piece of code at a time
-   * (default 2, or 1 on a single core). Each holds its own TypeScript, about
-   * 100 MB of memory; more workers than cores mostly wait for the CPU.
+   * (default 2 on machines with more than two cores, else 1). Each holds its
+   * own TypeScript, about 100 MB of memory; more workers than cores mostly
+   * wait for the CPU.
    *
    * @generated from field: uint32 checker_workers = 10;
    */
