@@ -101,14 +101,14 @@ const acceptEncodingHeader = headerUnaryAcceptEncoding.toLowerCase();
  * path reads the body and writes the response with plain Node calls, and
  * reuses connect's own protocol pieces for everything that defines the
  * protocol's behaviour — content types, the timeout header, size limits,
- * message (de)serialisation, the interceptor chain,
- * error JSON, HTTP status codes, `trailer-` headers and response
- * compression — so a call answers byte for byte as through the adapter
+ * message (de)serialisation, the interceptor chain, error JSON, HTTP
+ * status codes, `trailer-` headers and response compression — so a call
+ * answers byte for byte as through the adapter
  * (test/e2e/unary-fast-path.test.ts compares the two). Each call's
  * HandlerContext comes from createUnaryCallFactory: one AbortController
- * per call where connect links three.
- * Everything else (HTTP/2, GET, streaming, compressed request bodies,
- * unknown paths) returns false and goes through the adapter.
+ * per call where connect links three. Everything else (HTTP/2, GET,
+ * streaming, compressed request bodies, unknown paths) returns false and
+ * goes through the adapter.
  *
  * @example
  * const fastPath = createUnaryFastPath({ services, interceptors, jsonOptions, readMaxBytes, maxTimeoutMs, shutdownSignal, acceptCompression, contextValues });
