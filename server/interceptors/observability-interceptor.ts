@@ -5,7 +5,7 @@ import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/valid
 import { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
 import { InferenceService } from "../../gen/protogate/v1/inference_service_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import type { GatewayMetrics } from "../observability/metrics.js";
+import type { GatewayMetrics, RequestRecord } from "../observability/metrics.js";
 import type { RequestLogger } from "../observability/request-logger.js";
 import { type RequestObservation, createRequestObservation, requestObservationKey } from "../observability/request-observation.js";
 import type { RollingStats } from "../observability/rolling-stats.js";
@@ -112,18 +112,18 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
   function record(service: string, method: string, observation: RequestObservation, error: unknown): void {
     const durationMs = now() - observation.startedAt;
     const code = error === undefined ? "ok" : ConnectError.from(error).code;
-    const upstreamMs = observation.attempts > 0 ? observation.upstreamMs : undefined;
-    metrics.recordRequest({
+    const finished: RequestRecord = {
       service,
       method,
       model: observation.model,
       backend: observation.backend,
       code,
       durationMs,
-      upstreamMs,
+      upstreamMs: observation.attempts > 0 ? observation.upstreamMs : undefined,
       tokensIn: observation.tokensIn,
       tokensOut: observation.tokensOut,
-    });
+    };
+    metrics.recordRequest(finished);
     if (error instanceof ConnectError && error.code === Code.InvalidArgument && error.findDetails(ViolationsSchema).length > 0) {
       metrics.recordRequestViolation({ service, method });
     }
@@ -143,19 +143,11 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     // Health probes would drown the log: only their failures are written.
     if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
     options.logger.logRequest({
+      ...finished,
       requestId: randomUUID(),
       sessionId: observation.sessionId,
       traceId: observation.trace.traceId,
-      service,
-      method,
-      model: observation.model,
-      backend: observation.backend,
-      code,
-      durationMs,
-      upstreamMs,
       ttftMs: observation.ttftMs,
-      tokensIn: observation.tokensIn,
-      tokensOut: observation.tokensOut,
       retries: observation.retries,
       fallbackFrom: observation.fallbackFrom[0],
       error,

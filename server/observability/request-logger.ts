@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type DestinationStream, type LevelWithSilent, type Logger, pino, stdTimeFunctions } from "pino";
 import { codeLabel } from "./labels.js";
+import type { RequestRecord } from "./metrics.js";
 
 /**
  * Paths whose values are replaced by "[Redacted]" on every line of the
@@ -30,23 +31,17 @@ export const redactedPaths: readonly string[] = [
 /** Longest error cause text written to the log, in characters. */
 const maxCauseLength = 500;
 
-/** One finished RPC, as `logRequest` takes it. Every field is an identifier, a label, a duration or a count. */
-export interface RequestLogEntry {
+/**
+ * One finished RPC, as `logRequest` takes it: what the metrics record, plus
+ * identifiers and counts. Every field is an identifier, a label, a duration
+ * or a count.
+ */
+export interface RequestLogEntry extends RequestRecord {
   readonly requestId: string;
   readonly sessionId?: string | undefined;
   /** W3C trace id, to join the line with traces and upstream logs. */
   readonly traceId?: string | undefined;
-  readonly service: string;
-  readonly method: string;
-  readonly model?: string | undefined;
-  readonly backend?: string | undefined;
-  /** "ok", or the Connect code of the failure. */
-  readonly code: Code | "ok";
-  readonly durationMs: number;
-  readonly upstreamMs?: number | undefined;
   readonly ttftMs?: number | undefined;
-  readonly tokensIn?: number | undefined;
-  readonly tokensOut?: number | undefined;
   /** Retries made (0 when the first attempt settled it). */
   readonly retries: number;
   /** The backend the request first went to, when it fell back to another. */
