@@ -93,16 +93,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
   const requestLogger = options.requestLogger ?? (observability.requestLog ? createRequestLogger() : undefined);
 
   const guards = createBackendGuards({
-    backends: config.backends.map((backend) => {
-      const policy = backendPolicyOf(backend);
-      return {
-        backendId: backend.id,
-        maxConcurrent: policy.maxConcurrent,
-        maxQueue: policy.maxQueue,
-        queueTimeoutMs: policy.queueTimeoutMs,
-        breaker: policy.breaker,
-      };
-    }),
+    backends: config.backends.map((backend) => ({ backendId: backend.id, ...backendPolicyOf(backend) })),
     onCircuitState: (backendId, state) => metrics.setCircuitState(backendId, state),
     onLimiter: (backendId, gauges) => metrics.setQueueDepth(backendId, gauges.queued),
     now,
