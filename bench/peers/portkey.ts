@@ -15,8 +15,8 @@
  *   makes it bind 127.0.0.1 instead.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
+import { freeLoopbackPort } from "../../test/helpers/refused-url.js";
 import { type BenchChild, startChild } from "../child-processes.js";
 
 /** A running Portkey gateway. */
@@ -31,18 +31,6 @@ export interface RunningPortkey {
 
 /** Where install-portkey.sh puts the package, relative to the repository root. */
 export const portkeyPackageDir = join("bench", ".peers", "node_modules", "@portkey-ai", "gateway");
-
-/** Asks the kernel for a free loopback port (Portkey cannot listen on port 0 and report it). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * Starts Portkey from bench/.peers and waits until it answers `GET /`.
@@ -64,7 +52,7 @@ export async function startPortkey(options: { readonly repoRoot: string; readonl
       ? manifest.version
       : "unknown";
 
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const child = startChild(
     "portkey",
     process.execPath,

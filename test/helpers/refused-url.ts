@@ -2,13 +2,14 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 
 /**
- * A loopback URL on which nothing listens: a port the OS handed out and that
- * was closed again, so connecting is refused at once (no timeout involved).
+ * A loopback port the OS handed out and that was closed again: free now,
+ * and nothing listens on it (for servers that cannot listen on port 0 and
+ * report the port).
  *
  * @example
- * const backend = createOpenAiBackend({ id: "down", baseUrl: await refusedUrl() });
+ * const port = await freeLoopbackPort();
  */
-export async function refusedUrl(): Promise<string> {
+export async function freeLoopbackPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -16,5 +17,16 @@ export async function refusedUrl(): Promise<string> {
   });
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  return port;
+}
+
+/**
+ * A loopback URL on which nothing listens, so connecting is refused at
+ * once (no timeout involved).
+ *
+ * @example
+ * const backend = createOpenAiBackend({ id: "down", baseUrl: await refusedUrl() });
+ */
+export async function refusedUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freeLoopbackPort()}`;
 }
