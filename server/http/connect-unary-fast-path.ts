@@ -156,7 +156,6 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       service: method.spec.method.parent,
       url,
       timeoutMs: timeout.timeoutMs,
-      requestHeader: webHeaderRecord(headers),
       responseContentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson,
       contextValues: options.contextValues(request),
       request,
@@ -252,17 +251,6 @@ function readBody(request: IncomingMessage, readMaxBytes: number): Promise<Uint8
       reject(new ConnectError("the client closed the request before sending all of it", Code.Aborted));
     });
   });
-}
-
-/** Node's request headers as a record `Headers` accepts (Node joins repeated headers already, except a few into arrays). */
-function webHeaderRecord(headers: IncomingMessage["headers"]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (const key in headers) {
-    const value = headers[key];
-    if (value === undefined) continue;
-    record[key] = typeof value === "string" ? value : value.join(", ");
-  }
-  return record;
 }
 
 /** One header's value, as connect reads it from `Headers.get()`. */

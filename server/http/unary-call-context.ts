@@ -9,7 +9,6 @@ export interface UnaryCallInit {
   readonly url: string;
   /** The client's timeout, already checked against the limit. */
   readonly timeoutMs: number | undefined;
-  readonly requestHeader: Record<string, string>;
   readonly responseContentType: string;
   readonly contextValues: ContextValues;
   readonly request: IncomingMessage;
@@ -100,7 +99,7 @@ class RunningUnaryCall implements UnaryCall {
       timeoutMs() {
         return call.deadline === undefined ? undefined : call.deadline - Date.now();
       },
-      requestHeader: new Headers(init.requestHeader),
+      requestHeader: webHeaders(request.headers),
       responseHeader: new Headers({ "content-type": init.responseContentType }),
       responseTrailer: new Headers(),
       values: init.contextValues,
@@ -124,4 +123,15 @@ class RunningUnaryCall implements UnaryCall {
 /** The error of a call whose client deadline passed (connect's own words). */
 function timedOut(): ConnectError {
   return new ConnectError("the operation timed out", Code.DeadlineExceeded);
+}
+
+/** Node's request headers as WHATWG Headers (a repeated header Node keeps as an array is appended value by value). */
+function webHeaders(headers: IncomingMessage["headers"]): Headers {
+  const result = new Headers();
+  for (const key in headers) {
+    const value = headers[key];
+    if (typeof value === "string") result.append(key, value);
+    else if (value !== undefined) for (const item of value) result.append(key, item);
+  }
+  return result;
 }
