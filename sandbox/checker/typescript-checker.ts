@@ -213,13 +213,11 @@ export function createTypeScriptChecker(options: TypeScriptCheckerOptions): Type
     return running;
   };
 
-  const emptySlot = (): Slot => ({ running: undefined, busy: false });
-  const firstSlot = emptySlot();
-  const slots = [firstSlot, ...Array.from({ length: (options.workers ?? defaultCheckerWorkers()) - 1 }, emptySlot)];
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.workers ?? defaultCheckerWorkers()) }, () => ({ running: undefined, busy: false }));
   // The first worker starts at once, so the first check finds it warm; the
   // others when it is ready (see dispatch), so that loading them (about a
   // second of CPU each) does not slow it down.
-  startWorker(firstSlot);
+  startWorker(slots[0] as Slot);
 
   const replaceWorker = (slot: Slot, old: RunningWorker) => {
     old.settle = undefined;
