@@ -1,10 +1,23 @@
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from "node:http";
+import { Agent as HttpAgent, type IncomingMessage, type RequestOptions, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { UpstreamError, parseRetryAfter, toUpstreamError } from "./upstream-failure.js";
 
+/** Where a backend listens, parsed once per backend rather than once per request. */
+interface UpstreamOrigin {
+  readonly secure: boolean;
+  readonly hostname: string;
+  readonly port: number;
+  /** The base URL's path without its trailing slash ("" for none). */
+  readonly basePath: string;
+  /** `user:password` from the base URL, for basic authentication, as `http.request(url)` would send it. */
+  readonly auth?: string;
+}
+
 /** What an upstream call needs to be sent. */
 interface UpstreamRequest {
-  readonly url: string;
+  readonly origin: UpstreamOrigin;
+  /** Starts with "/"; appended to the origin's base path. */
+  readonly path: string;
   readonly method: "GET" | "POST" | "DELETE";
   readonly bodyText?: string;
   readonly headers?: Readonly<Record<string, string>>;
@@ -55,18 +68,51 @@ async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse>
   return response;
 }
 
+/**
+ * Opens the request and resolves with the response head. The signal is
+ * wired by hand rather than with `http.request`'s `signal` option, and the
+ * origin comes pre-parsed rather than as a URL: measured on this path,
+ * the option, the URL and reading the body through an async iterator
+ * together cost more CPU than the rest of the upstream hop (about 80 µs a
+ * request at concurrency 1; see docs/benchmarks.md). The abort listener
+ * stays until the response has closed, so an abort also ends a body that
+ * is still streaming.
+ */
 function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
-  const url = new URL(request.url);
-  const secure = url.protocol === "https:";
+  const { origin, signal } = request;
   const headers: Record<string, string | number> = { ...request.headers };
   if (request.bodyText !== undefined) {
     headers["content-type"] = "application/json";
     headers["content-length"] = Buffer.byteLength(request.bodyText);
   }
   return new Promise((resolve, reject) => {
-    const options = { method: request.method, headers, signal: request.signal, agent: secure ? agents.https : agents.http };
-    const outgoing = secure ? httpsRequest(url, options, resolve) : httpRequest(url, options, resolve);
-    outgoing.once("error", reject);
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const options: RequestOptions = {
+      method: request.method,
+      hostname: origin.hostname,
+      port: origin.port,
+      path: origin.basePath + request.path,
+      headers,
+      agent: origin.secure ? agents.https : agents.http,
+    };
+    if (origin.auth !== undefined) options.auth = origin.auth;
+    const onResponse = (message: IncomingMessage) => {
+      message.once("close", stopListening);
+      resolve(message);
+    };
+    const outgoing = origin.secure ? httpsRequest(options, onResponse) : httpRequest(options, onResponse);
+    const onAbort = () => outgoing.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    function stopListening() {
+      signal.removeEventListener("abort", onAbort);
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+    outgoing.once("error", (error) => {
+      stopListening();
+      reject(error);
+    });
     outgoing.end(request.bodyText);
   });
 }
@@ -74,15 +120,23 @@ function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
 function wrapResponse(message: IncomingMessage): UpstreamResponse {
   return {
     body: message,
-    async text() {
-      const chunks: Buffer[] = [];
-      for await (const chunk of message) chunks.push(chunk as Buffer);
-      // An upstream that resets mid-body ends the iteration with an error above;
-      // one that closes early without a reset is caught here.
-      if (!message.complete) throw Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" });
-      return Buffer.concat(chunks).toString("utf8");
-    },
+    text: () => readWholeBody(message),
   };
+}
+
+/** The whole body as UTF-8, read with plain stream events (an async iterator costs more per call). */
+function readWholeBody(message: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    message.on("data", (chunk: Buffer) => chunks.push(chunk));
+    message.once("error", reject);
+    message.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    // An upstream that resets mid-body fails with an error above; one that
+    // closes early without a reset only closes, and is caught here.
+    message.once("close", () => {
+      if (!message.complete) reject(Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" }));
+    });
+  });
 }
 
 /** Where one backend is and how to authenticate to it. */
@@ -117,17 +171,19 @@ export interface UpstreamClient {
  */
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const origin = parseOrigin(baseUrl);
   const credentials: Readonly<Record<string, string>> =
     options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
   async function getText(path: string, signal: AbortSignal): Promise<string> {
-    const response = await sendUpstream({ url: `${baseUrl}${path}`, method: "GET", headers: credentials, signal });
+    const response = await sendUpstream({ origin, path, method: "GET", headers: credentials, signal });
     return readBodyText(response, signal);
   }
   return {
     baseUrl,
     post: (path, bodyText, signal, headers) =>
       sendUpstream({
-        url: `${baseUrl}${path}`,
+        origin,
+        path,
         method: "POST",
         bodyText,
         headers: headers === undefined ? credentials : { ...headers, ...credentials },
@@ -138,6 +194,18 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       return parseUpstreamJson(await getText(path, signal), what);
     },
   };
+}
+
+/** The parts of a base URL a request needs; a URL without a port gets its scheme's default. */
+function parseOrigin(baseUrl: string): UpstreamOrigin {
+  const url = new URL(baseUrl);
+  const secure = url.protocol === "https:";
+  // WHATWG URL keeps IPv6 literals bracketed; node:http wants them bare.
+  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
+  const basePath = url.pathname.replace(/\/+$/, "");
+  if (url.username === "" && url.password === "") return { secure, hostname, port, basePath };
+  return { secure, hostname, port, basePath, auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` };
 }
 
 /** Reads a whole body as text, mapping read failures like sendUpstream. */
