@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Code } from "@connectrpc/connect";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
 import { InferenceService } from "../../gen/protogate/v1/inference_service_pb.js";
@@ -8,6 +8,7 @@ import { ModelService } from "../../gen/protogate/v1/model_service_pb.js";
 import { type CircuitState, type RetryReason, retryReasons } from "../reliability/index.js";
 import { codeLabel, noneLabel, unknownLabel } from "./labels.js";
 import type { WindowName } from "./rolling-stats.js";
+import { SeriesCounter, SeriesGauge, SeriesHistogram } from "./series-metrics.js";
 import type { SessionOutcome } from "./session-tracker.js";
 
 /**
@@ -205,24 +206,32 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     new Counter<L>({ name, help, labelNames, registers: [registry] });
   const gauge = <L extends string>(name: string, labelNames: readonly L[], help: string) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
-  const histogram = <L extends string>(name: string, labelNames: readonly L[], buckets: readonly number[], help: string) =>
-    new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+  // The metrics every request or streamed token updates: series handles, without prom-client's per-call label hashing.
+  const seriesCounter = (name: string, labelNames: readonly string[], help: string) =>
+    new SeriesCounter({ name, help, labelNames, registers: [registry] });
+  const seriesHistogram = (name: string, labelNames: readonly string[], buckets: readonly number[], help: string) =>
+    new SeriesHistogram({ name, help, labelNames, buckets, registers: [registry] });
 
-  const requests = counter("protogate_requests_total", ["service", "method", "model", "backend", "code"],
+  const requests = seriesCounter("protogate_requests_total", ["service", "method", "model", "backend", "code"],
     "RPCs finished, by service, method, model, backend and Connect code.");
-  const requestDuration = histogram("protogate_request_duration_seconds", ["service", "method", "model", "backend"], durationBucketsSeconds,
+  const requestDuration = seriesHistogram("protogate_request_duration_seconds", ["service", "method", "model", "backend"], durationBucketsSeconds,
     "Wall time of RPCs, from the first byte of the request to the last byte of the answer.");
-  const timeToFirstToken = histogram("protogate_time_to_first_token_seconds", ["model", "backend"], timeToFirstTokenBucketsSeconds,
+  const timeToFirstToken = seriesHistogram("protogate_time_to_first_token_seconds", ["model", "backend"], timeToFirstTokenBucketsSeconds,
     "Time from the start of an RPC to the first generated token.");
-  const interTokenLatency = histogram("protogate_inter_token_latency_seconds", ["model", "backend"], interTokenBucketsSeconds,
+  const interTokenLatency = seriesHistogram("protogate_inter_token_latency_seconds", ["model", "backend"], interTokenBucketsSeconds,
     "Gap between consecutive streamed tokens or chunks.");
-  const upstreamDuration = histogram("protogate_upstream_duration_seconds", ["model", "backend"], durationBucketsSeconds,
+  const upstreamDuration = seriesHistogram("protogate_upstream_duration_seconds", ["model", "backend"], durationBucketsSeconds,
     "Time spent in backend calls per RPC, all attempts included.");
-  const gatewayOverhead = histogram("protogate_gateway_overhead_seconds", ["service", "method"], overheadBucketsSeconds,
+  const gatewayOverhead = seriesHistogram("protogate_gateway_overhead_seconds", ["service", "method"], overheadBucketsSeconds,
     "Time an RPC spent in the gateway itself: total minus upstream.");
-  const tokens = counter("protogate_tokens_total", ["model", "backend", "direction"],
+  const tokens = seriesCounter("protogate_tokens_total", ["model", "backend", "direction"],
     "Tokens reported by backends; direction is in (prompt) or out (completion).");
-  const inFlight = gauge("protogate_in_flight_requests", ["service", "method"], "RPCs started and not finished.");
+  const inFlight = new SeriesGauge({
+    name: "protogate_in_flight_requests",
+    help: "RPCs started and not finished.",
+    labelNames: ["service", "method"],
+    registers: [registry],
+  });
   const queueDepth = gauge("protogate_queue_depth", ["backend"], "Requests waiting for a backend slot.");
   const backendUp = gauge("protogate_backend_up", ["backend"], "1 when the backend answered its last discovery, else 0.");
   const backendReady = gauge("protogate_backend_ready", ["backend"], "1 when the backend can serve requests now, else 0.");
@@ -270,37 +279,38 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
       const rpc = rpcLabels(record.service, record.method);
       const model = modelLabel(record.model);
       const backend = backendLabel(record.backend);
-      requests.inc({ ...rpc, model, backend, code: codeLabel(record.code) });
+      requests.series([rpc.service, rpc.method, model, backend, codeLabel(record.code)]).value += 1;
       const total = seconds(record.durationMs);
-      if (total !== undefined) requestDuration.observe({ ...rpc, model, backend }, total);
+      if (total !== undefined) requestDuration.series([rpc.service, rpc.method, model, backend]).observe(total);
       const upstream = seconds(record.upstreamMs);
-      if (upstream !== undefined) upstreamDuration.observe({ model, backend }, upstream);
-      if (total !== undefined) gatewayOverhead.observe(rpc, Math.max(0, total - (upstream ?? 0)));
+      if (upstream !== undefined) upstreamDuration.series([model, backend]).observe(upstream);
+      if (total !== undefined) gatewayOverhead.series([rpc.service, rpc.method]).observe(Math.max(0, total - (upstream ?? 0)));
       const tokensIn = count(record.tokensIn);
-      if (tokensIn !== undefined) tokens.inc({ model, backend, direction: "in" }, tokensIn);
+      if (tokensIn !== undefined) tokens.series([model, backend, "in"]).value += tokensIn;
       const tokensOut = count(record.tokensOut);
-      if (tokensOut !== undefined) tokens.inc({ model, backend, direction: "out" }, tokensOut);
+      if (tokensOut !== undefined) tokens.series([model, backend, "out"]).value += tokensOut;
     },
 
     startRequest(labels) {
       const rpc = rpcLabels(labels.service, labels.method);
-      inFlight.inc(rpc);
+      const series = inFlight.series([rpc.service, rpc.method]);
+      series.value += 1;
       let done = false;
       return () => {
         if (done) return;
         done = true;
-        inFlight.dec(rpc);
+        series.value -= 1;
       };
     },
 
     observeFirstToken(sample) {
       const value = seconds(sample.ttftMs);
-      if (value !== undefined) timeToFirstToken.observe({ model: modelLabel(sample.model), backend: backendLabel(sample.backend) }, value);
+      if (value !== undefined) timeToFirstToken.series([modelLabel(sample.model), backendLabel(sample.backend)]).observe(value);
     },
 
     observeInterTokenLatency(sample) {
       const value = seconds(sample.gapMs);
-      if (value !== undefined) interTokenLatency.observe({ model: modelLabel(sample.model), backend: backendLabel(sample.backend) }, value);
+      if (value !== undefined) interTokenLatency.series([modelLabel(sample.model), backendLabel(sample.backend)]).observe(value);
     },
 
     recordRetry(retry) {
