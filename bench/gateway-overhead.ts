@@ -28,11 +28,12 @@ import { startPortkey } from "./peers/portkey.js";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** The endpoints one run can load. */
-export type TargetName = "direct" | "protogate" | "portkey";
+export type TargetName = "direct" | "protogate" | "baseline" | "portkey";
 
 const targetLabels: Record<TargetName, string> = {
   direct: "direct (upstream)",
   protogate: "protogate Connect JSON unary",
+  baseline: "protogate baseline (--baseline-root)",
   portkey: "Portkey",
 };
 
@@ -52,6 +53,8 @@ interface RunOptions {
   readonly out: string;
   /** The checkout whose `cli/main.ts` is benchmarked (default: this one), to compare a change. */
   readonly protogateRoot: string;
+  /** Another checkout, run as the `baseline` target in the same rounds: a before/after without the drift between runs. */
+  readonly baselineRoot: string | undefined;
 }
 
 /** One measured window: one target, one concurrency, one round. */
@@ -94,6 +97,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       "cpu-prof": { type: "boolean", default: false },
       out: { type: "string" },
       "protogate-root": { type: "string" },
+      "baseline-root": { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -102,7 +106,8 @@ function parseOptions(argv: readonly string[]): RunOptions {
     console.log(
       "usage: npx tsx bench/gateway-overhead.ts [--seconds 4] [--rounds 3] [--warmup-seconds 6] [--settle-ms 300]\n" +
         "         [--concurrency 1,32] [--targets direct,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
-        "         [--protogate-root DIR]   benchmark the protogate checkout in DIR instead of this one",
+        "         [--protogate-root DIR]   benchmark the protogate checkout in DIR instead of this one\n" +
+        "         [--baseline-root DIR]    also run the checkout in DIR as target `baseline`, in the same rounds",
     );
     process.exit(0);
   }
@@ -112,8 +117,11 @@ function parseOptions(argv: readonly string[]): RunOptions {
     return value;
   };
   const targets = values.targets.split(",").map((name) => name.trim());
-  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, protogate, portkey)`);
+  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, protogate, baseline, portkey)`);
   if (!targets.includes("direct")) throw new Error('--targets must include "direct": added latency is measured against it');
+  const baselineRoot = values["baseline-root"] === undefined ? undefined : resolve(values["baseline-root"]);
+  if (baselineRoot !== undefined && !targets.includes("baseline")) targets.push("baseline");
+  if (baselineRoot === undefined && targets.includes("baseline")) throw new Error("target baseline needs --baseline-root DIR");
   const date = new Date().toISOString().slice(0, 10);
   return {
     seconds: positive("seconds", values.seconds, 60),
@@ -125,13 +133,14 @@ function parseOptions(argv: readonly string[]): RunOptions {
     cpuProf: values["cpu-prof"],
     out: values.out ?? join(repoRoot, "bench", "results", `gateway-overhead-${date}.json`),
     protogateRoot: values["protogate-root"] === undefined ? repoRoot : resolve(values["protogate-root"]),
+    baselineRoot,
   };
 }
 
 /** Request bodies and headers for each target; the conversation is the same for all. */
 function loadTargetFor(name: TargetName, baseUrl: string, extraHeaders: Record<string, string> = {}): LoadTarget {
   const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: prompt }] }));
-  if (name === "protogate") {
+  if (name === "protogate" || name === "baseline") {
     return {
       url: `${baseUrl}/protogate.v1.InferenceService/Chat`,
       headers: extraHeaders,
@@ -152,7 +161,7 @@ async function verifyTarget(name: TargetName, target: LoadTarget): Promise<strin
   const text = await response.text();
   if (response.status !== 200) throw new Error(`${name}: HTTP ${response.status}: ${text.slice(0, 500)}`);
   const json: unknown = JSON.parse(text);
-  const content = readPath(json, name === "protogate" ? ["message", "content"] : ["choices", 0, "message", "content"]);
+  const content = readPath(json, name === "protogate" || name === "baseline" ? ["message", "content"] : ["choices", 0, "message", "content"]);
   if (content !== FIXED_CONTENT) throw new Error(`${name}: unexpected answer: ${text.slice(0, 500)}`);
   return text;
 }
@@ -252,20 +261,22 @@ async function main(): Promise<void> {
   const servers = new Map<TargetName, { child: BenchChild; target: LoadTarget }>();
   servers.set("direct", { child: upstream, target: loadTargetFor("direct", upstreamUrl) });
   let portkeyVersion: string | null = null;
-  if (options.targets.includes("protogate")) {
+  const startProtogate = async (name: "protogate" | "baseline", root: string) => {
     const child = startChild(
-      "protogate",
+      name,
       process.execPath,
       tsxNode(
         "cli/main.ts",
         ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
-        profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
+        profileDir === undefined || name !== "protogate" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
       ),
-      { cwd: options.protogateRoot },
+      { cwd: root },
     );
     const url = (await child.waitForLine(/protogate listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
-    servers.set("protogate", { child, target: loadTargetFor("protogate", url) });
-  }
+    servers.set(name, { child, target: loadTargetFor(name, url) });
+  };
+  if (options.targets.includes("protogate")) await startProtogate("protogate", options.protogateRoot);
+  if (options.baselineRoot !== undefined) await startProtogate("baseline", options.baselineRoot);
   // 3. Portkey from bench/.peers, in its own process.
   if (options.targets.includes("portkey")) {
     const portkey = await startPortkey({ repoRoot });
@@ -443,6 +454,16 @@ async function main(): Promise<void> {
         (met ? "met" : "MISSED"),
     );
   }
+  for (const concurrency of options.concurrencies) {
+    const current = cell("protogate", concurrency);
+    const baseline = cell("baseline", concurrency);
+    if (current === undefined || baseline === undefined) continue;
+    verdicts.push(
+      `protogate vs baseline at concurrency ${concurrency}: ${(current.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}× the req/s; ` +
+        `added p50 ${fixed(current.addedMs?.p50 ?? null, 3)} vs ${fixed(baseline.addedMs?.p50 ?? null, 3)} ms; ` +
+        `server CPU ${fixed(current.cpuMicrosPerRequest.server, 0)} vs ${fixed(baseline.cpuMicrosPerRequest.server, 0)} µs/req`,
+    );
+  }
   if (othersPercent !== null && othersPercent > 20) {
     verdicts.push(`NOISY: other work used ${othersPercent.toFixed(0)}% of the cores while measuring; rerun on a quieter machine`);
   }
@@ -466,6 +487,7 @@ async function main(): Promise<void> {
     loadAverage1mBefore: loadBefore[0] ?? null,
     loadAverage1mAfter: loadAfter[0] ?? null,
     protogate: gitDescribe(options.protogateRoot),
+    baseline: options.baselineRoot === undefined ? null : gitDescribe(options.baselineRoot),
     portkey: portkeyVersion,
   };
   const table = markdownTable(cells);
