@@ -183,22 +183,26 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       context.responseHeader.set(headerContentType, contentTypeUnaryJson);
       error.metadata.forEach((value, key) => context.responseHeader.set(key, value));
       body = errorToJsonBytes(error, options.jsonOptions);
+    }
+    // The call's signal aborts (quietly, "completed") once the answer is written, not before: nothing needs it
+    // earlier, and the abort event is not free.
+    try {
+      if (compression.response !== null && body.byteLength >= limits.compressMinBytes) {
+        body = await compression.response.compress(body);
+        context.responseHeader.set(headerUnaryEncoding, compression.response.name);
+      }
+      const responseHeader = trailerMux(context.responseHeader, context.responseTrailer);
+      responseHeader.set(headerUnaryContentLength, String(body.byteLength));
+      if (response.destroyed) return;
+      const nodeHeaders: Record<string, string> = {};
+      responseHeader.forEach((value, key) => {
+        nodeHeaders[key] = value;
+      });
+      response.writeHead(status, nodeHeaders);
+      response.end(body);
     } finally {
       call.end();
     }
-    if (compression.response !== null && body.byteLength >= limits.compressMinBytes) {
-      body = await compression.response.compress(body);
-      context.responseHeader.set(headerUnaryEncoding, compression.response.name);
-    }
-    const responseHeader = trailerMux(context.responseHeader, context.responseTrailer);
-    responseHeader.set(headerUnaryContentLength, String(body.byteLength));
-    if (response.destroyed) return;
-    const nodeHeaders: Record<string, string> = {};
-    responseHeader.forEach((value, key) => {
-      nodeHeaders[key] = value;
-    });
-    response.writeHead(status, nodeHeaders);
-    response.end(body);
   }
 }
 
