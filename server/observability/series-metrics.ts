@@ -102,16 +102,8 @@ export interface ValueSeries {
   value: number;
 }
 
-/**
- * A counter. Add to `series(values).value`; only non-negative amounts
- * (the caller's to check, as the hot path does).
- *
- * @example
- * const requests = new SeriesCounter({ name: "x_total", help: "…", labelNames: ["code"], registers: [registry] });
- * requests.series(["ok"]).value += 1;
- */
-export class SeriesCounter extends SeriesMetric<ValueSeries> {
-  readonly type = "counter";
+/** A metric whose series are one number each: what counters and gauges share. */
+abstract class ValueSeriesMetric extends SeriesMetric<ValueSeries> {
   protected createSeries(): ValueSeries {
     return { value: 0 };
   }
@@ -121,20 +113,26 @@ export class SeriesCounter extends SeriesMetric<ValueSeries> {
 }
 
 /**
+ * A counter. Add to `series(values).value`; only non-negative amounts
+ * (the caller's to check, as the hot path does).
+ *
+ * @example
+ * const requests = new SeriesCounter({ name: "x_total", help: "…", labelNames: ["code"], registers: [registry] });
+ * requests.series(["ok"]).value += 1;
+ */
+export class SeriesCounter extends ValueSeriesMetric {
+  readonly type = "counter";
+}
+
+/**
  * A gauge: set, add to or subtract from `series(values).value`.
  *
  * @example
  * const inFlight = new SeriesGauge({ name: "x_in_flight", help: "…", labelNames: ["method"], registers: [registry] });
  * const chat = inFlight.series(["Chat"]); chat.value++; … chat.value--;
  */
-export class SeriesGauge extends SeriesMetric<ValueSeries> {
+export class SeriesGauge extends ValueSeriesMetric {
   readonly type = "gauge";
-  protected createSeries(): ValueSeries {
-    return { value: 0 };
-  }
-  protected export(series: ValueSeries, labels: Readonly<Record<string, string>>, into: ExportedValue[]): void {
-    into.push({ value: series.value, labels: { ...labels } });
-  }
 }
 
 /** One series of a histogram: count per bucket (not cumulative), sum and count. */
