@@ -40,9 +40,10 @@ export interface ObservabilityInterceptorOptions {
  * docs/operations.md) and the client's `traceparent`, and puts a
  * RequestObservation in the context values for the services to fill in.
  * When the RPC ends — for a server stream, when the response stream ends,
- * fails or is abandoned — it records `protogate_requests_total` and the
- * duration histograms, the rolling statistics and the session, and writes
- * one log line. An invalid session header is `invalid_argument`.
+ * fails or is abandoned — it takes the duration, and once the answer is on
+ * its way it records `protogate_requests_total` and the duration
+ * histograms, the rolling statistics and the session, and writes one log
+ * line. An invalid session header is `invalid_argument`.
  *
  * @example
  * connectNodeAdapter({ routes, interceptors: [createObservabilityInterceptor({ metrics, stats, logger }), createValidateInterceptor()] });
