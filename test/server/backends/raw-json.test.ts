@@ -1,27 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseRawJson, type RawJsonValue, rawMember } from "../../../server/backends/raw-json.js";
+import { parseRawJson, type RawJsonValue, rawMember, toPlainJson } from "../../../server/backends/raw-json.js";
 import { createRandom, randomJsonText } from "../../helpers/random-json.js";
 import { ORDER_AND_PRECISION_ARGUMENTS, SPACED_SCHEMA, TRICKY_ARGUMENTS } from "../../helpers/tricky-json.js";
-
-/** The value a raw tree stands for, built from the tree alone (objects: the last duplicate key wins). */
-function decode(node: RawJsonValue): unknown {
-  switch (node.kind) {
-    case "object": {
-      const object: Record<string, unknown> = {};
-      for (const [key, value] of node.entries) object[key] = decode(value);
-      return object;
-    }
-    case "array":
-      return node.items.map(decode);
-    case "string":
-    case "boolean":
-      return node.value;
-    case "number":
-      return Number(node.raw);
-    case "null":
-      return null;
-  }
-}
 
 function* walk(node: RawJsonValue): Generator<RawJsonValue> {
   yield node;
@@ -33,9 +13,9 @@ function* walk(node: RawJsonValue): Generator<RawJsonValue> {
 function expectRawSlices(text: string): void {
   const root = parseRawJson(text);
   expect(root.raw).toBe(text);
-  expect(decode(root)).toEqual(JSON.parse(text));
+  expect(toPlainJson(root)).toEqual(JSON.parse(text));
   for (const node of walk(root)) {
-    expect(JSON.parse(node.raw), node.raw).toEqual(decode(node));
+    expect(JSON.parse(node.raw), node.raw).toEqual(toPlainJson(node));
     expect(node.raw).toMatch(/^\S[\s\S]*$/);
     expect(node.raw).toMatch(/\S$/);
   }
