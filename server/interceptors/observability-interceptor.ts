@@ -88,8 +88,8 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       finished = true;
       req.signal.removeEventListener("abort", onAbort);
       stopInFlight();
-      // The duration ends now; the bookkeeping waits until the answer is on its way (see recordLater).
-      recordLater(service, method, observation, error, now() - observation.startedAt);
+      // The duration ends now; the bookkeeping waits until the answer is on its way (see record).
+      setImmediate(record, service, method, observation, error, now() - observation.startedAt);
     };
     // A backstop: connect aborts the handler signal when a call ends, also one whose stream was never read.
     const onAbort = () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled));
@@ -112,20 +112,17 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
   };
 
   /**
-   * Records a finished RPC once the current I/O work is done: for a unary
-   * call, after its answer was written. Metrics, statistics, the session
-   * and the log line take tens of microseconds per request, which would
-   * otherwise sit between the backend's answer and the client's. What is
-   * recorded is fixed before: the duration is measured when the RPC ended,
-   * and nothing changes the observation after that.
+   * Records a finished RPC. It runs with `setImmediate`, once the current
+   * I/O work is done: for a unary call, after its answer was written.
+   * Metrics, statistics, the session and the log line take tens of
+   * microseconds per request, which would otherwise sit between the
+   * backend's answer and the client's. What is recorded is fixed before:
+   * the duration is measured when the RPC ended, and nothing changes the
+   * observation after that.
    */
-  function recordLater(service: string, method: string, observation: RequestObservation, error: unknown, durationMs: number): void {
-    setImmediate(record, service, method, observation, error, durationMs);
-  }
-
   function record(service: string, method: string, observation: RequestObservation, error: unknown, durationMs: number): void {
     const code = error === undefined ? "ok" : ConnectError.from(error).code;
-    const finished: RequestRecord = {
+    const outcome: RequestRecord = {
       service,
       method,
       model: observation.model,
@@ -136,7 +133,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       tokensIn: observation.tokensIn,
       tokensOut: observation.tokensOut,
     };
-    metrics.recordRequest(finished);
+    metrics.recordRequest(outcome);
     if (error instanceof ConnectError && error.code === Code.InvalidArgument && error.findDetails(ViolationsSchema).length > 0) {
       metrics.recordRequestViolation({ service, method });
     }
@@ -156,7 +153,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     // Health probes would drown the log: only their failures are written.
     if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
     options.logger.logRequest({
-      ...finished,
+      ...outcome,
       requestId: randomUUID(),
       sessionId: observation.sessionId,
       traceId: observation.trace.traceId,
