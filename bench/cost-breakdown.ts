@@ -18,7 +18,7 @@
 import { Agent, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { configDefaults, defaultObservability } from "../server/config/resolved-config.js";
+import { defaultObservability, resolveConfig } from "../server/config/resolved-config.js";
 import { startGateway } from "../server/gateway.js";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
@@ -95,16 +95,10 @@ async function main(): Promise<void> {
 
   const upstream = await startFixedUpstream();
   const proxy = await startBareProxy(upstream.url);
+  // What `protogate serve --backend openai=URL` runs, with the request log off: its lines would go to
+  // this process's stderr, which the reader of the table watches.
   const gatewayConfig = {
-    host: "127.0.0.1",
-    port: 0,
-    backends: [{ id: "openai", kind: "openai" as const, url: upstream.url, apiKey: undefined, timeoutMs: configDefaults.backendTimeoutMs, models: [] }],
-    aliases: [],
-    maxRequestBytes: configDefaults.maxRequestBytes,
-    maxTimeoutMs: configDefaults.maxTimeoutMs,
-    shutdownGraceMs: 1000,
-    discoveryIntervalMs: configDefaults.discoveryIntervalMs,
-    // The request log is off here: its lines would go to this process's stderr, which the reader of the table watches.
+    ...resolveConfig(undefined, { configPath: undefined, host: "127.0.0.1", port: 0, backends: [{ kind: "openai", url: upstream.url }] }, {}),
     observability: { ...defaultObservability, requestLog: false },
   };
   const gateway = await startGateway(gatewayConfig);

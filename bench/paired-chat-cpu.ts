@@ -19,7 +19,7 @@ import { resolve } from "node:path";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
 
-/** What this script needs from a checkout: its config defaults and `startGateway` (typed as this checkout's). */
+/** What this script needs from a checkout: `resolveConfig`, `defaultObservability` and `startGateway` (typed as this checkout's). */
 type CheckoutModules = typeof import("../server/config/resolved-config.js") & typeof import("../server/gateway.js");
 
 async function loadCheckout(root: string): Promise<CheckoutModules> {
@@ -55,22 +55,10 @@ async function main(): Promise<void> {
   const gateways = new Map<"A" | "B", { url: string; close(): Promise<void> }>();
   for (const [name, root] of Object.entries(sides) as Array<["A" | "B", string]>) {
     const checkout = await loadCheckout(root);
-    const defaults = checkout.configDefaults;
-    gateways.set(
-      name,
-      await checkout.startGateway({
-        host: "127.0.0.1",
-        port: 0,
-        backends: [{ id: "openai", kind: "openai", url: upstream.url, apiKey: undefined, timeoutMs: defaults.backendTimeoutMs, models: [] }],
-        aliases: [],
-        maxRequestBytes: defaults.maxRequestBytes,
-        maxTimeoutMs: defaults.maxTimeoutMs,
-        shutdownGraceMs: 1000,
-        discoveryIntervalMs: defaults.discoveryIntervalMs,
-        // Lines go to this process's stderr; redirect it (2>/dev/null) when logging.
-        observability: { ...checkout.defaultObservability, requestLog: logged.has(name) },
-      }),
-    );
+    // What `protogate serve --backend openai=URL` runs in that checkout; the request log only where asked for
+    // (its lines go to this process's stderr: redirect it, 2>/dev/null).
+    const config = checkout.resolveConfig(undefined, { configPath: undefined, host: "127.0.0.1", port: 0, backends: [{ kind: "openai", url: upstream.url }] }, {});
+    gateways.set(name, await checkout.startGateway({ ...config, observability: { ...checkout.defaultObservability, requestLog: logged.has(name) } }));
   }
   const body = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: "hi" }] }));
   const target = (name: "A" | "B"): LoadTarget => ({
