@@ -37,7 +37,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createRouterTransport } from "@connectrpc/connect";
 import ts from "typescript";
-import { compilerOptions as checkerCompilerOptions } from "../sandbox/checker/check-engine.js";
+import { compilerOptions as checkerCompilerOptions, consoleDeclarations } from "../sandbox/checker/check-engine.js";
 import { createTypeScriptChecker, defaultCheckerWorkers } from "../sandbox/checker/index.js";
 import { wrapUserCode } from "../sandbox/checker/wrap-user-code.js";
 import { createSandboxExecutor } from "../sandbox/executor/index.js";
@@ -132,7 +132,6 @@ function rssMb(pid: number | "self"): number {
 function createFreshProgramChecker(declarations: string, cacheLibs: boolean): (code: string) => number {
   const libCache = new Map<string, ts.SourceFile | undefined>();
   const options = checkerCompilerOptions;
-  const consoleDeclarations = "declare const console: { log(...data: unknown[]): void };\n";
   return (code) => {
     const files = new Map([
       ["/sandbox/sdk.d.ts", declarations],
@@ -157,10 +156,10 @@ function createFreshProgramChecker(declarations: string, cacheLibs: boolean): (c
   };
 }
 
-/** A gateway without backends whose sandbox starts on first use, once it has answered one Execute. */
 /** The main gateway's checker workers: the pool machines above two cores get by default, compared below with one. */
 const pooledCheckerWorkers = 2;
 
+/** A gateway without backends whose sandbox starts on first use, once it has answered one Execute. */
 async function startBenchGateway(checkerWorkers: number) {
   const gateway = await startGateway(
     {
