@@ -12,6 +12,7 @@ import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
+import { createGetMessageUtf8Check, strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
 import { createModelService } from "./services/model-service.js";
@@ -60,8 +61,8 @@ export type GatewayHandler = NodeHandler;
 /**
  * Builds the gateway's request handler from injected dependencies: the
  * RPC services over Connect (JSON and binary, POST and GET), gRPC and
- * gRPC-Web, plus /healthz, /readyz, /metrics and the sandbox's /mcp. Strict JSON (unknown fields are
- * errors) and the protovalidate interceptor apply to every RPC.
+ * gRPC-Web, plus /healthz, /readyz, /metrics and the sandbox's /mcp. Strict JSON (unknown fields and
+ * bytes that are not UTF-8 are errors) and the protovalidate interceptor apply to every RPC.
  *
  * @example
  * const handler = createGatewayHandler({ catalog, health, limits, shutdownSignal, draining: () => false });
@@ -74,7 +75,7 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
   // The same settings for both paths, so that they answer alike.
   const common = {
     interceptors: interceptorsOf(options.operations),
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions: { ignoreUnknownFields: false, textDecoder: strictUtf8Decoder },
     acceptCompression: [compressionGzip, compressionBrotli],
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
@@ -91,10 +92,15 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
-  if (options.unaryFastPath === false) return adapter;
+  const rejectBadGetMessage = createGetMessageUtf8Check(services.flatMap((service) => service.service.methods));
+  if (options.unaryFastPath === false) {
+    return (request, response) => {
+      if (!rejectBadGetMessage(request, response)) adapter(request, response);
+    };
+  }
   const fastPath = createUnaryFastPath({ ...common, services });
   return (request, response) => {
-    if (!fastPath(request, response)) adapter(request, response);
+    if (!fastPath(request, response) && !rejectBadGetMessage(request, response)) adapter(request, response);
   };
 }
 

@@ -96,6 +96,53 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     });
   });
 
+  describe("a JSON message that is not UTF-8 is invalid_argument, never silently repaired", () => {
+    // "hi" followed by 0xC3 0x28: a two-byte lead whose second byte is not a continuation.
+    const prefix = Buffer.from('{"model":"qwen.gguf","messages":[{"role":"ROLE_USER","content":"hi');
+    const message = Buffer.concat([prefix, Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
+    const expected = { code: "invalid_argument", message: `the JSON request message is not valid UTF-8: its first bad byte is at offset ${prefix.length}` };
+
+    it("over Connect unary POST", async () => {
+      const response = await fetch(`${gateway.url}${chatPath}`, { method: "POST", headers: { "content-type": "application/json" }, body: message });
+      expect([response.status, await response.json()]).toEqual([400, expected]);
+    });
+
+    it("over Connect streaming and gRPC-Web with the JSON codec", async () => {
+      const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+      const stream = await fetch(`${gateway.url}/protogate.v1.InferenceService/ChatStream`, {
+        method: "POST",
+        headers: { "content-type": "application/connect+json" },
+        body: envelope,
+      });
+      const streamBody = Buffer.from(await stream.arrayBuffer());
+      expect(JSON.parse(streamBody.subarray(5).toString("utf8"))).toEqual({ error: expected });
+      const grpcWeb = await fetch(`${gateway.url}${chatPath}`, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: envelope });
+      const trailer = Buffer.from(await grpcWeb.arrayBuffer()).subarray(5).toString("utf8");
+      expect(trailer).toContain(`grpc-status: ${Code.InvalidArgument}\r\n`);
+      expect(trailer).toContain(`grpc-message: ${encodeURIComponent(expected.message)}\r\n`);
+    });
+
+    it("over Connect GET, percent-encoded or base64", async () => {
+      const getModel = `${gateway.url}/protogate.v1.ModelService/GetModel?encoding=json`;
+      const before = Buffer.from('{"model":"q');
+      const bad = Buffer.concat([before, Buffer.from([0xff]), Buffer.from('"}')]);
+      const percentEncoded = [...bad].map((byte) => `%${byte.toString(16).padStart(2, "0")}`).join("");
+      const percent = await fetch(`${getModel}&message=${percentEncoded}`);
+      expect([percent.status, await percent.json()]).toEqual([
+        400,
+        { code: "invalid_argument", message: `the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset ${before.length}` },
+      ]);
+      const base64 = await fetch(`${getModel}&base64=1&message=${bad.toString("base64url")}`);
+      expect([base64.status, await base64.json()]).toEqual([
+        400,
+        { code: "invalid_argument", message: `the JSON request message is not valid UTF-8: its first bad byte is at offset ${before.length}` },
+      ]);
+      // Well-formed multi-byte text still arrives intact: "é" is looked up, and not found.
+      const accented = await fetch(`${getModel}&message=${encodeURIComponent('{"model":"é"}')}`);
+      expect([accented.status, ((await accented.json()) as { code: string }).code]).toEqual([404, "not_found"]);
+    });
+  });
+
   it("rejects empty messages with a buf.validate.Violations detail", async () => {
     const error = await chatError({ model: "qwen.gguf", messages: [] });
     expect([error.code, error.rawMessage]).toEqual([Code.InvalidArgument, "messages: must contain at least 1 item(s) [repeated.min_items]"]);

@@ -1,0 +1,135 @@
+import type { DescMethod } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createMethodUrl } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, contentTypeUnaryJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import type { NodeRequest, NodeResponse } from "./probe-routes.js";
+
+/**
+ * The text decoder for Connect's JSON codec (its `jsonOptions.textDecoder`):
+ * a JSON request message that is not UTF-8 is `invalid_argument`, naming the byte
+ * offset of the first bad sequence.
+ *
+ * Why: connect's default decoder replaces invalid bytes with U+FFFD, so a
+ * client that sends Latin-1 or a cut multi-byte character would have its
+ * text silently altered before a model sees it. JSON text must be UTF-8
+ * (RFC 8259, section 8.1), and the binary codec already refuses strings
+ * that are not (protobuf-es decodes proto3 strings strictly). A leading
+ * byte-order mark is still skipped, as by the default decoder.
+ *
+ * @example
+ * connectNodeAdapter({ routes, jsonOptions: { ignoreUnknownFields: false, textDecoder: strictUtf8Decoder } });
+ */
+export const strictUtf8Decoder = {
+  decode(input?: Uint8Array): string {
+    try {
+      return fatalDecoder.decode(input);
+    } catch {
+      const offset = input === undefined ? 0 : firstInvalidUtf8Offset(input);
+      throw new ConnectError(`the JSON request message is not valid UTF-8: its first bad byte is at offset ${offset}`, Code.InvalidArgument);
+    }
+  },
+};
+
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The offset of the first byte that does not start or continue a
+ * well-formed UTF-8 sequence (Unicode, table 3-7), or -1 when every byte
+ * does. A sequence cut off by the end of the input counts as bad at its
+ * first byte. Only called once decoding has failed, to say where.
+ */
+export function firstInvalidUtf8Offset(bytes: Uint8Array): number {
+  let index = 0;
+  while (index < bytes.length) {
+    const lead = bytes[index] ?? 0;
+    if (lead < 0x80) {
+      index++;
+      continue;
+    }
+    const length = sequenceLength(lead);
+    if (length === 0) return index;
+    // Past the end a byte reads as 0, which no sequence takes: a cut sequence is bad at its lead.
+    // The second byte's range depends on the lead (no overlongs, no surrogates, nothing above U+10FFFF).
+    const second = bytes[index + 1] ?? 0;
+    const [low, high] = lead === 0xe0 ? [0xa0, 0xbf] : lead === 0xed ? [0x80, 0x9f] : lead === 0xf0 ? [0x90, 0xbf] : lead === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf];
+    if (second < low || second > high) return index;
+    for (let next = index + 2; next < index + length; next++) {
+      const continuation = bytes[next] ?? 0;
+      if (continuation < 0x80 || continuation > 0xbf) return index;
+    }
+    index += length;
+  }
+  return -1;
+}
+
+/** How many bytes a sequence with this lead byte has; 0 for a byte that cannot lead one. */
+function sequenceLength(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * A check for Connect GET requests, run before connect sees them: a
+ * `message` query parameter whose percent-decoded bytes are not UTF-8 is
+ * answered with `invalid_argument` (a Connect JSON error) and the check
+ * returns true; any other request returns false, untouched.
+ *
+ * Why: connect reads the parameter with URLSearchParams, which replaces
+ * such bytes with U+FFFD before strictUtf8Decoder could see them. A binary
+ * message must come with `base64=1`, as the Connect protocol has clients
+ * send it, and is not affected.
+ *
+ * @example
+ * const rejectBadGetMessage = createGetMessageUtf8Check(ModelService.methods);
+ * const handler = (req, res) => rejectBadGetMessage(req, res) || adapter(req, res);
+ */
+export function createGetMessageUtf8Check(methods: Iterable<DescMethod>): (request: NodeRequest, response: NodeResponse) => boolean {
+  const paths = new Set<string>();
+  for (const method of methods) {
+    // Only these accept GET; connect answers the others' GETs with 405, as before.
+    if (method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) paths.add(createMethodUrl("/", method));
+  }
+  return (request, response) => {
+    if (request.method !== "GET") return false;
+    const url = request.url ?? "";
+    const queryStart = url.indexOf("?");
+    if (queryStart === -1 || !paths.has(url.slice(0, queryStart))) return false;
+    // As URLSearchParams reads them: the first parameter of each name counts, names may be percent-encoded too.
+    const parameters = new Map<string, Uint8Array>();
+    for (const parameter of url.slice(queryStart + 1).split("&")) {
+      const equals = parameter.indexOf("=");
+      const name = Buffer.from(percentDecode(equals === -1 ? parameter : parameter.slice(0, equals))).toString("utf8");
+      if (!parameters.has(name)) parameters.set(name, percentDecode(equals === -1 ? "" : parameter.slice(equals + 1)));
+    }
+    const bytes = parameters.get("message");
+    const base64 = parameters.get("base64");
+    if (bytes === undefined || (base64 !== undefined && Buffer.from(base64).toString("utf8") === "1")) return false;
+    const offset = firstInvalidUtf8Offset(bytes);
+    if (offset === -1) return false;
+    const error = new ConnectError(`the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset ${offset}`, Code.InvalidArgument);
+    const body = errorToJsonBytes(error, {});
+    response.writeHead(codeToHttpStatus(error.code), { "content-type": contentTypeUnaryJson, "content-length": String(body.byteLength) });
+    response.end(body);
+    return true;
+  };
+}
+
+/** The bytes a percent-encoded query value stands for ("+" is a space; a "%" without two hex digits is itself). */
+function percentDecode(text: string): Uint8Array {
+  const bytes: number[] = [];
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index);
+    const hex = char === 0x25 ? text.slice(index + 1, index + 3) : "";
+    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      index += 2;
+    } else {
+      // The request line's bytes arrive as latin1 characters, one per byte.
+      bytes.push(char === 0x2b ? 0x20 : char & 0xff);
+    }
+  }
+  return Uint8Array.from(bytes);
+}
