@@ -12,6 +12,7 @@ import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
+import { reportRefusedRpcs } from "./http/refused-rpcs.js";
 import { createGetMessageUtf8Check, strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
@@ -84,7 +85,10 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
   };
   const adapter = connectNodeAdapter({
     ...common,
-    routes: (router: ConnectRouter) => registerServices(router, services),
+    routes: (router: ConnectRouter) => {
+      registerServices(router, services);
+      if (options.operations !== undefined) reportRefusedRpcs(router, options.operations.recordRefused);
+    },
     fallback: createProbeRoutes({
       statuses: () => options.catalog.statuses(),
       draining: options.draining,
@@ -92,13 +96,16 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
-  const rejectBadGetMessage = createGetMessageUtf8Check(services.flatMap((service) => service.service.methods));
+  const rejectBadGetMessage = createGetMessageUtf8Check(
+    services.flatMap((service) => service.service.methods),
+    options.operations?.recordRefused,
+  );
   if (options.unaryFastPath === false) {
     return (request, response) => {
       if (!rejectBadGetMessage(request, response)) adapter(request, response);
     };
   }
-  const fastPath = createUnaryFastPath({ ...common, services });
+  const fastPath = createUnaryFastPath({ ...common, services, ...(options.operations === undefined ? {} : { onRefused: options.operations.recordRefused }) });
   return (request, response) => {
     if (!fastPath(request, response) && !rejectBadGetMessage(request, response)) adapter(request, response);
   };

@@ -14,7 +14,7 @@ import {
   observabilityOf,
 } from "./config/resolved-config.js";
 import { createProbeRoutes } from "./http/probe-routes.js";
-import { createObservabilityInterceptor } from "./interceptors/observability-interceptor.js";
+import { type RefusedRpc, createObservabilityInterceptor, createRefusedRpcRecorder } from "./interceptors/index.js";
 import {
   type GatewayMetrics,
   type RequestLogger,
@@ -40,6 +40,8 @@ export interface GatewayOperations {
   readonly upstream: UpstreamCaller;
   /** Interceptors to put first in every router's list. */
   readonly interceptors: readonly Interceptor[];
+  /** Records an RPC refused before the interceptors ran, as they record every other (see createRefusedRpcRecorder). */
+  readonly recordRefused: (rpc: RefusedRpc) => void;
   /** protogate.v1.StatsService. */
   readonly statsService: ServiceImpl<typeof StatsService>;
   /** The `/metrics` exposition, with session gauges brought up to date. */
@@ -154,13 +156,15 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
 
   const circuit = (backendId: string) => guards.get(backendId)?.breaker?.state();
   let admin: Server | undefined;
+  const observed = { metrics, stats, ...(requestLogger === undefined ? {} : { logger: requestLogger }), now };
 
   return {
     metrics,
     stats,
     guards,
     upstream,
-    interceptors: [createObservabilityInterceptor({ metrics, stats, ...(requestLogger === undefined ? {} : { logger: requestLogger }), now })],
+    interceptors: [createObservabilityInterceptor(observed)],
+    recordRefused: createRefusedRpcRecorder(observed),
     statsService: createStatsService({ stats, backends, now }),
     renderMetrics,
     circuit,

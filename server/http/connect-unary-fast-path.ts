@@ -33,6 +33,8 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RefusedRpc } from "../interceptors/index.js";
+import { isObservedRpc } from "../observability/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
 
@@ -70,6 +72,8 @@ export interface UnaryFastPathOptions {
   readonly shutdownSignal: AbortSignal;
   readonly acceptCompression: readonly Compression[];
   readonly contextValues: (request: NodeRequest) => ContextValues;
+  /** Called for a call that fails before the interceptors ran (as reportRefusedRpcs does for the adapter). */
+  readonly onRefused?: (rpc: RefusedRpc) => void;
 }
 
 /**
@@ -149,6 +153,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
   };
 
   async function serveUnary(method: FastMethod, binary: boolean, url: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
     const headers = request.headers;
     const timeout = parseTimeout(headerValue(headers[timeoutHeader]), limits.maxTimeoutMs);
     const call = calls({
@@ -179,6 +184,10 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
     } catch (cause) {
       call.end(cause);
       const error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
+      if (!isObservedRpc(context.values)) {
+        const rpc = method.spec.method;
+        options.onRefused?.({ service: rpc.parent.typeName, method: rpc.name, requestHeader: context.requestHeader, error, durationMs: performance.now() - startedAt });
+      }
       status = codeToHttpStatus(error.code);
       context.responseHeader.set(headerContentType, contentTypeUnaryJson);
       error.metadata.forEach((value, key) => context.responseHeader.set(key, value));

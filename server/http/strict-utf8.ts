@@ -3,6 +3,7 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createMethodUrl } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, contentTypeUnaryJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { type RefusedRpc, sessionIdHeader } from "../interceptors/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 
 /**
@@ -75,7 +76,8 @@ function sequenceLength(lead: number): number {
  * A check for Connect GET requests, run before connect sees them: a
  * `message` query parameter whose percent-decoded bytes are not UTF-8 is
  * answered with `invalid_argument` (a Connect JSON error) and the check
- * returns true; any other request returns false, untouched.
+ * returns true (and the refusal is recorded like any other, see
+ * createRefusedRpcRecorder); any other request returns false, untouched.
  *
  * Why: connect reads the parameter with URLSearchParams, which replaces
  * such bytes with U+FFFD before strictUtf8Decoder could see them. A binary
@@ -86,17 +88,22 @@ function sequenceLength(lead: number): number {
  * const rejectBadGetMessage = createGetMessageUtf8Check(ModelService.methods);
  * const handler = (req, res) => rejectBadGetMessage(req, res) || adapter(req, res);
  */
-export function createGetMessageUtf8Check(methods: Iterable<DescMethod>): (request: NodeRequest, response: NodeResponse) => boolean {
-  const paths = new Set<string>();
+export function createGetMessageUtf8Check(
+  methods: Iterable<DescMethod>,
+  onRefused?: (rpc: RefusedRpc) => void,
+): (request: NodeRequest, response: NodeResponse) => boolean {
+  const paths = new Map<string, DescMethod>();
   for (const method of methods) {
     // Only these accept GET; connect answers the others' GETs with 405, as before.
-    if (method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) paths.add(createMethodUrl("/", method));
+    if (method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) paths.set(createMethodUrl("/", method), method);
   }
   return (request, response) => {
     if (request.method !== "GET") return false;
+    const startedAt = performance.now();
     const url = request.url ?? "";
     const queryStart = url.indexOf("?");
-    if (queryStart === -1 || !paths.has(url.slice(0, queryStart))) return false;
+    const method = queryStart === -1 ? undefined : paths.get(url.slice(0, queryStart));
+    if (method === undefined) return false;
     // As URLSearchParams reads them: the first parameter of each name counts, names may be percent-encoded too.
     const parameters = new Map<string, Uint8Array>();
     for (const parameter of url.slice(queryStart + 1).split("&")) {
@@ -113,6 +120,12 @@ export function createGetMessageUtf8Check(methods: Iterable<DescMethod>): (reque
     const body = errorToJsonBytes(error, {});
     response.writeHead(codeToHttpStatus(error.code), { "content-type": contentTypeUnaryJson, "content-length": String(body.byteLength) });
     response.end(body);
+    const requestHeader = new Headers();
+    for (const name of ["traceparent", "tracestate", sessionIdHeader]) {
+      const value = request.headers[name];
+      if (typeof value === "string") requestHeader.set(name, value);
+    }
+    onRefused?.({ service: method.parent.typeName, method: method.name, requestHeader, error, durationMs: performance.now() - startedAt });
     return true;
   };
 }

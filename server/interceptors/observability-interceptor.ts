@@ -89,7 +89,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       req.signal.removeEventListener("abort", onAbort);
       stopInFlight();
       // The duration ends now; the bookkeeping waits until the answer is on its way (see record).
-      setImmediate(record, service, method, observation, error, now() - observation.startedAt);
+      setImmediate(record, options, service, method, observation, error, now() - observation.startedAt);
     };
     // A backstop: connect aborts the handler signal when a call ends, also one whose stream was never read.
     const onAbort = () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled));
@@ -110,59 +110,113 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       throw error;
     }
   };
+}
 
-  /**
-   * Records a finished RPC. It runs with `setImmediate`, once the current
-   * I/O work is done: for a unary call, after its answer was written.
-   * Metrics, statistics, the session and the log line take tens of
-   * microseconds per request, which would otherwise sit between the
-   * backend's answer and the client's. What is recorded is fixed before:
-   * the duration is measured when the RPC ended, and nothing changes the
-   * observation after that.
-   */
-  function record(service: string, method: string, observation: RequestObservation, error: unknown, durationMs: number): void {
-    const code = error === undefined ? "ok" : ConnectError.from(error).code;
-    const outcome: RequestRecord = {
-      service,
-      method,
+/**
+ * An RPC that ended before the interceptors saw it: connect's protocol
+ * layer refused its request (a message that does not decode, a bad
+ * envelope, timeout header or compression, a message over the size limit)
+ * before there was a message to hand them.
+ */
+export interface RefusedRpc {
+  readonly service: string;
+  readonly method: string;
+  /** The request's headers: its session id and trace context count as for any RPC. */
+  readonly requestHeader: Headers;
+  /** The error the client was sent. */
+  readonly error: ConnectError;
+  /** From the request's arrival to the error being known. */
+  readonly durationMs: number;
+}
+
+/**
+ * Records refused RPCs like every other: `protogate_requests_total` and
+ * the duration histogram (model and backend `none`), the rolling
+ * statistics, the session and the log line. Connect decodes a unary
+ * request before it calls any interceptor, so without this a client
+ * sending unknown JSON fields or garbage bytes would get its errors while
+ * the gateway's metrics and log showed nothing (a server stream's request
+ * is decoded inside the interceptors, and is recorded by them).
+ *
+ * @example
+ * const recordRefused = createRefusedRpcRecorder({ metrics, stats, logger });
+ * recordRefused({ service, method, requestHeader, error, durationMs });
+ */
+export function createRefusedRpcRecorder(options: ObservabilityInterceptorOptions): (rpc: RefusedRpc) => void {
+  const now = options.now ?? (() => performance.now());
+  const randomBytes: RandomBytes = options.randomBytes ?? pooledRandomBytes((size) => nodeRandomBytes(size));
+  return (rpc) => {
+    const sessionHeader = rpc.requestHeader.get(sessionIdHeader);
+    const observation = createRequestObservation({
+      now,
+      randomBytes,
+      traceparent: rpc.requestHeader.get("traceparent"),
+      tracestate: rpc.requestHeader.get("tracestate"),
+      sessionId: sessionHeader !== null && sessionIdPattern.test(sessionHeader) ? sessionHeader : undefined,
+    });
+    setImmediate(record, options, rpc.service, rpc.method, observation, rpc.error, rpc.durationMs);
+  };
+}
+
+/**
+ * Records a finished RPC. It runs with `setImmediate`, once the current
+ * I/O work is done: for a unary call, after its answer was written.
+ * Metrics, statistics, the session and the log line take tens of
+ * microseconds per request, which would otherwise sit between the
+ * backend's answer and the client's. What is recorded is fixed before:
+ * the duration is measured when the RPC ended, and nothing changes the
+ * observation after that.
+ */
+function record(
+  options: ObservabilityInterceptorOptions,
+  service: string,
+  method: string,
+  observation: RequestObservation,
+  error: unknown,
+  durationMs: number,
+): void {
+  const { metrics } = options;
+  const code = error === undefined ? "ok" : ConnectError.from(error).code;
+  const outcome: RequestRecord = {
+    service,
+    method,
+    model: observation.model,
+    backend: observation.backend,
+    code,
+    durationMs,
+    upstreamMs: observation.attempts > 0 ? observation.upstreamMs : undefined,
+    tokensIn: observation.tokensIn,
+    tokensOut: observation.tokensOut,
+  };
+  metrics.recordRequest(outcome);
+  if (error instanceof ConnectError && error.code === Code.InvalidArgument && error.findDetails(ViolationsSchema).length > 0) {
+    metrics.recordRequestViolation({ service, method });
+  }
+  const inference = service === InferenceService.typeName;
+  if (inference) {
+    options.stats?.record({
       model: observation.model,
       backend: observation.backend,
       code,
-      durationMs,
-      upstreamMs: observation.attempts > 0 ? observation.upstreamMs : undefined,
-      tokensIn: observation.tokensIn,
-      tokensOut: observation.tokensOut,
-    };
-    metrics.recordRequest(outcome);
-    if (error instanceof ConnectError && error.code === Code.InvalidArgument && error.findDetails(ViolationsSchema).length > 0) {
-      metrics.recordRequestViolation({ service, method });
-    }
-    const inference = service === InferenceService.typeName;
-    if (inference) {
-      options.stats?.record({
-        model: observation.model,
-        backend: observation.backend,
-        code,
-        latencyMs: durationMs,
-        ttftMs: observation.ttftMs,
-        sessionId: observation.sessionId,
-      });
-    } else if (observation.sessionId !== undefined) {
-      options.stats?.sessions.record({ sessionId: observation.sessionId, model: undefined, ok: code === "ok", code });
-    }
-    // Health probes would drown the log: only their failures are written.
-    if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
-    options.logger.logRequest({
-      ...outcome,
-      requestId: randomUUID(),
-      sessionId: observation.sessionId,
-      traceId: observation.trace.traceId,
+      latencyMs: durationMs,
       ttftMs: observation.ttftMs,
-      retries: observation.retries,
-      fallbackFrom: observation.fallbackFrom[0],
-      error,
+      sessionId: observation.sessionId,
     });
+  } else if (observation.sessionId !== undefined) {
+    options.stats?.sessions.record({ sessionId: observation.sessionId, model: undefined, ok: code === "ok", code });
   }
+  // Health probes would drown the log: only their failures are written.
+  if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
+  options.logger.logRequest({
+    ...outcome,
+    requestId: randomUUID(),
+    sessionId: observation.sessionId,
+    traceId: observation.trace.traceId,
+    ttftMs: observation.ttftMs,
+    retries: observation.retries,
+    fallbackFrom: observation.fallbackFrom[0],
+    error,
+  });
 }
 
 /** Takes the request's `model` field as the observation's model label, unless one is set. */

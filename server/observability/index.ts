@@ -60,5 +60,6 @@ export {
   type RequestObservation,
   type RequestObservationOptions,
   createRequestObservation,
+  isObservedRpc,
   requestObservationKey,
 } from "./request-observation.js";

@@ -1,4 +1,4 @@
-import { createContextKey } from "@connectrpc/connect";
+import { type ContextValues, createContextKey } from "@connectrpc/connect";
 import type { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
 import { type RandomBytes, type TraceContext, childSpan, formatTraceparent, parseTraceparent } from "./trace-context.js";
 
@@ -109,3 +109,13 @@ export function createRequestObservation(options: RequestObservationOptions): Re
 export const requestObservationKey = createContextKey<RequestObservation | undefined>(undefined, {
   description: "protogate request observation",
 });
+
+/**
+ * Whether the observability interceptor took up the RPC that has these
+ * context values (it puts its observation there before anything else).
+ * False for an RPC whose request connect refused before any interceptor
+ * ran; see createRefusedRpcRecorder.
+ */
+export function isObservedRpc(values: ContextValues): boolean {
+  return values.get(requestObservationKey) !== undefined;
+}

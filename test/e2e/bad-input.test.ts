@@ -1,4 +1,3 @@
-import { connect as connectHttp2 } from "node:http2";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Violation, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import {
 } from "../../sdk/index.js";
 import { connectErrorOf } from "../helpers/async-outcomes.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { postGrpcRaw } from "../helpers/raw-http.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 
 const maxRequestBytes = 64 * 1024;
@@ -235,7 +235,7 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
   describe("raw gRPC over h2c", () => {
     it("answers garbage bytes with an error status", async () => {
       // Read as an envelope, "not a…" is flags 0x6e and a length of 0x6f742061 bytes.
-      const answer = await postGrpcRaw(gateway.url, Buffer.from("not a gRPC message at all"));
+      const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.from("not a gRPC message at all"));
       expect(answer).toEqual({
         httpStatus: 200,
         grpcStatus: String(Code.ResourceExhausted),
@@ -245,14 +245,14 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
 
     it("answers a frame whose length is longer than the body with invalid_argument", async () => {
       const header = Buffer.from([0, 0, 0, 0x03, 0xe8]); // uncompressed, 1000 bytes follow…
-      const answer = await postGrpcRaw(gateway.url, Buffer.concat([header, Buffer.from([0x0a, 0x01, 0x78])])); // …but 3 do
+      const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.concat([header, Buffer.from([0x0a, 0x01, 0x78])])); // …but 3 do
       expect(answer).toEqual({ httpStatus: 200, grpcStatus: String(Code.InvalidArgument), grpcMessage: "protocol error: incomplete envelope" });
     });
 
     it("answers a well-framed message that is not protobuf with an error status", async () => {
       const payload = Buffer.from([0xff, 0xff, 0xff, 0xff]);
       const header = Buffer.from([0, 0, 0, 0, payload.length]);
-      const answer = await postGrpcRaw(gateway.url, Buffer.concat([header, payload]));
+      const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.concat([header, payload]));
       // connect-es, like grpc-go, reports a request that does not unmarshal as internal.
       expect(answer.httpStatus).toBe(200);
       expect(answer.grpcStatus).toBe(String(Code.Internal));
@@ -277,32 +277,4 @@ function violations(error: ConnectError): Array<{ field: string; ruleId: string;
       message: violation.message,
     })),
   );
-}
-
-/** POSTs raw bytes as `application/grpc` to Chat over h2c; returns the HTTP status and the gRPC status and message. */
-function postGrpcRaw(baseUrl: string, body: Buffer): Promise<{ httpStatus: number; grpcStatus: string; grpcMessage: string }> {
-  return new Promise((resolve, reject) => {
-    const session = connectHttp2(baseUrl);
-    session.on("error", reject);
-    const stream = session.request({ ":method": "POST", ":path": chatPath, "content-type": "application/grpc", te: "trailers" });
-    stream.setTimeout(10_000, () => stream.close());
-    let httpStatus = 0;
-    let status: Record<string, unknown> = {};
-    stream.on("response", (headers) => {
-      httpStatus = Number(headers[":status"]);
-      status = headers; // a trailers-only answer puts grpc-status in the headers
-    });
-    stream.on("trailers", (trailers) => (status = trailers));
-    stream.on("error", reject);
-    stream.on("data", () => undefined);
-    stream.on("end", () => {
-      session.close();
-      resolve({
-        httpStatus,
-        grpcStatus: String(status["grpc-status"]),
-        grpcMessage: decodeURIComponent(String(status["grpc-message"] ?? "")),
-      });
-    });
-    stream.end(body);
-  });
 }

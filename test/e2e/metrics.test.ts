@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { defaultObservability } from "../../server/config/resolved-config.js";
 import type { RunningGateway } from "../../server/gateway.js";
@@ -7,6 +8,7 @@ import { collect, connectErrorOf } from "../helpers/async-outcomes.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
 import { runProcess } from "../helpers/run-process.js";
 import { type Scrape, scrapeMetrics } from "../helpers/scrape-metrics.js";
+import { postGrpcRaw, sendRaw } from "../helpers/raw-http.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 
 const model = "qwen.gguf";
@@ -86,6 +88,44 @@ describe("/metrics, sessions and StatsService", () => {
     expect(after.find("protogate_retries_total")).toEqual([]);
   });
 
+  it("counts requests connect refuses before the interceptors, over every protocol, once each", async () => {
+    const before = await scrapeMetrics(gateway.url);
+    const unknownField = JSON.stringify({ model, messages: [{ role: "ROLE_USER", content: "hi" }], modle: 1 });
+    const envelope = (payload: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload]);
+    const chatUrl = `${gateway.url}/${inference}/Chat`;
+    const getModelUrl = `${gateway.url}/protogate.v1.ModelService/GetModel?encoding=json`;
+    const statuses = [
+      // Connect unary over HTTP/1.1 (the fast path): an unknown field, then a malformed timeout header.
+      (await sendRaw(gateway.url, { path: `/${inference}/Chat`, headers: { "content-type": "application/json" }, body: unknownField })).status,
+      (await sendRaw(gateway.url, { path: `/${inference}/Chat`, headers: { "content-type": "application/json", "connect-timeout-ms": "soon" }, body: unknownField })).status,
+      // Connect unary through connect-node's adapter (a gzip body), and Connect GET: unknown fields, and text that is not UTF-8.
+      (await sendRaw(gateway.url, { path: `/${inference}/Chat`, headers: { "content-type": "application/json", "content-encoding": "gzip" }, body: gzipSync(unknownField) })).status,
+      (await fetch(`${getModelUrl}&message=${encodeURIComponent('{"mdl":"x"}')}`)).status,
+      (await fetch(`${getModelUrl}&message=%7B%22model%22%3A%22%FF%22%7D`)).status,
+      // gRPC-Web with the JSON codec, and gRPC with bytes that are not protobuf (200 and a status in the trailers).
+      (await fetch(chatUrl, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: envelope(Buffer.from(unknownField)) })).status,
+      (await postGrpcRaw(gateway.url, `/${inference}/Chat`, envelope(Buffer.from([0xff, 0xff, 0xff, 0xff])))).httpStatus,
+      // Not a request of any protocol: an unknown content type is 415 and no RPC.
+      (await fetch(chatUrl, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" })).status,
+    ];
+    expect(statuses).toEqual([400, 400, 400, 400, 400, 200, 200, 415]);
+    // A rule violation reaches the interceptors: counted there, and only there.
+    expect((await connectErrorOf(client.inference.chat({ model, messages: [] }))).code).toBe(Code.InvalidArgument);
+
+    await vi.waitFor(async () => {
+      const after = await scrapeMetrics(gateway.url);
+      const refused = (method: string, code: string) =>
+        delta(before, after, "protogate_requests_total", { service: method === "GetModel" ? "protogate.v1.ModelService" : inference, method, model: "none", backend: "none", code });
+      expect({
+        chatInvalid: refused("Chat", "invalid_argument"),
+        chatInternal: refused("Chat", "internal"),
+        getModelInvalid: refused("GetModel", "invalid_argument"),
+        violations: delta(before, after, "protogate_request_violations_total", { service: inference, method: "Chat" }),
+        chatValidationFailure: delta(before, after, "protogate_requests_total", { service: inference, method: "Chat", model, backend: "none", code: "invalid_argument" }),
+      }).toEqual({ chatInvalid: 4, chatInternal: 1, getModelInvalid: 2, violations: 1, chatValidationFailure: 1 });
+    });
+  });
+
   it("counts a stream in flight while it runs and back to zero after the client cancels", async () => {
     llama.enqueue({ kind: "hang", afterChunks: 2 });
     const controller = new AbortController();
@@ -161,10 +201,10 @@ describe("/metrics, sessions and StatsService", () => {
     expect(stats.backends).toEqual([
       expect.objectContaining({ id: "llama", up: true, ready: true, circuit: CircuitState.CLOSED, inFlight: 0, queued: 0 }),
     ]);
-    // Unknown names are summarised, never listed by name.
+    // Unknown names are summarised, never listed by name; requests refused before they named a model are "none".
     expect(stats.overall?.model).toBe("*");
     const all = await client.stats.getStats({});
-    expect(all.models.map((item) => item.model).sort()).toEqual(["qwen.gguf", "unknown"]);
+    expect(all.models.map((item) => item.model).sort()).toEqual(["none", "qwen.gguf", "unknown"]);
   });
 
   it("is a Connect GET too", async () => {

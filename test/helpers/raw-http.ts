@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { connect as connectHttp2 } from "node:http2";
 
 /** What a raw HTTP/1.1 exchange returned, exactly as it came off the wire. */
 export interface RawHttpResponse {
@@ -48,5 +49,40 @@ export function sendRaw(baseUrl: string, request: RawHttpRequest): Promise<RawHt
     const size = Math.ceil(body.length / request.chunks);
     for (let offset = 0; offset < body.length; offset += size) outgoing.write(body.subarray(offset, offset + size));
     outgoing.end();
+  });
+}
+
+/**
+ * POSTs bytes exactly as given (no envelope is added) as `application/grpc`
+ * over h2c; returns the HTTP status and the gRPC status and message (from
+ * the trailers, or the headers of a trailers-only answer).
+ *
+ * @example
+ * const answer = await postGrpcRaw(gateway.url, "/protogate.v1.InferenceService/Chat", Buffer.from([0, 0, 0, 0, 0]));
+ */
+export function postGrpcRaw(baseUrl: string, path: string, body: Buffer): Promise<{ httpStatus: number; grpcStatus: string; grpcMessage: string }> {
+  return new Promise((resolve, reject) => {
+    const session = connectHttp2(baseUrl);
+    session.on("error", reject);
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    stream.setTimeout(10_000, () => stream.close());
+    let httpStatus = 0;
+    let status: Record<string, unknown> = {};
+    stream.on("response", (headers) => {
+      httpStatus = Number(headers[":status"]);
+      status = headers; // a trailers-only answer puts grpc-status in the headers
+    });
+    stream.on("trailers", (trailers) => (status = trailers));
+    stream.on("error", reject);
+    stream.on("data", () => undefined);
+    stream.on("end", () => {
+      session.close();
+      resolve({
+        httpStatus,
+        grpcStatus: String(status["grpc-status"]),
+        grpcMessage: decodeURIComponent(String(status["grpc-message"] ?? "")),
+      });
+    });
+    stream.end(body);
   });
 }

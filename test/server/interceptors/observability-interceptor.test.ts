@@ -1,10 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import { createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatResponseSchema, InferenceService } from "../../../gen/protogate/v1/inference_service_pb.js";
-import { createObservabilityInterceptor } from "../../../server/interceptors/observability-interceptor.js";
+import { createObservabilityInterceptor, createRefusedRpcRecorder } from "../../../server/interceptors/observability-interceptor.js";
 import { createGatewayMetrics } from "../../../server/observability/metrics.js";
 import { createRequestLogger } from "../../../server/observability/request-logger.js";
+import { createRollingStats } from "../../../server/observability/rolling-stats.js";
+import { createSessionTracker } from "../../../server/observability/session-tracker.js";
 import { parseExposition, valueOf } from "../observability/exposition.js";
 
 const chat = InferenceService.method.chat;
@@ -78,5 +80,38 @@ describe("observability interceptor", () => {
     const samples = parseExposition(await metrics.render());
     expect(valueOf(samples, "protogate_requests_total", { ...labels, code: "unknown" })).toBe(1);
     expect(valueOf(samples, "protogate_request_duration_seconds_sum", labels)).toBeCloseTo(0.002, 9);
+  });
+
+  it("records a refused RPC like any other: counted, timed, logged with its session and trace, model and backend none", async () => {
+    const metrics = createGatewayMetrics({ knownModels: () => new Set(["qwen"]) });
+    const logged: string[] = [];
+    const logger = createRequestLogger({ destination: { write: (line: string) => void logged.push(line) } });
+    const stats = createRollingStats({ now: () => 0, sessions: createSessionTracker({ idleMs: 60_000, now: () => 0 }), knownModels: () => new Set(["qwen"]) });
+    const recordRefused = createRefusedRpcRecorder({ metrics, stats, logger });
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const requestHeader = new Headers({ "protogate-session-id": "s-1", traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const error = new ConnectError('cannot decode message protogate.v1.ChatRequest from JSON: key "modle" is unknown', Code.InvalidArgument);
+    recordRefused({ service: InferenceService.typeName, method: "Chat", requestHeader, error, durationMs: 3 });
+    // Like every record, it waits until the answer is on its way.
+    expect(logged).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    const refused = { ...labels, model: "none", backend: "none" };
+    const samples = parseExposition(await metrics.render());
+    expect(valueOf(samples, "protogate_requests_total", { ...refused, code: "invalid_argument" })).toBe(1);
+    expect(valueOf(samples, "protogate_request_duration_seconds_sum", refused)).toBeCloseTo(0.003, 9);
+    // Not a rule of the contract (no Violations detail): the violations counter stays put.
+    expect(samples.filter((sample) => sample.name === "protogate_request_violations_total")).toEqual([]);
+    // The session from the header is open, and no longer error-free.
+    expect([stats.sessions.active(), stats.sessions.ratio(60_000, { now: 0 })]).toEqual([1, 0]);
+    expect(JSON.parse(logged[0] ?? "{}")).toMatchObject({
+      msg: "request",
+      level: "warn",
+      method: "Chat",
+      code: "invalid_argument",
+      session_id: "s-1",
+      trace_id: traceId,
+      duration_ms: 3,
+      error: { code: "invalid_argument", message: error.rawMessage },
+    });
   });
 });
