@@ -28,6 +28,7 @@ const gateway = await startGateway({
   ],
   aliases: [],
   maxRequestBytes: configDefaults.maxRequestBytes,
+  maxBackendResponseBytes: configDefaults.maxBackendResponseBytes,
   maxTimeoutMs: configDefaults.maxTimeoutMs,
   shutdownGraceMs: 5000,
   discoveryIntervalMs: configDefaults.discoveryIntervalMs,

@@ -168,6 +168,7 @@ async function startBenchGateway(checkerWorkers: number) {
       backends: [],
       aliases: [],
       maxRequestBytes: configDefaults.maxRequestBytes,
+      maxBackendResponseBytes: configDefaults.maxBackendResponseBytes,
       maxTimeoutMs: configDefaults.maxTimeoutMs,
       shutdownGraceMs: 2000,
       discoveryIntervalMs: configDefaults.discoveryIntervalMs,

@@ -36,8 +36,8 @@ export interface RunningGateway {
 }
 
 /** Creates the backend adapter for one configured backend. */
-function createBackend(config: ResolvedBackend): Backend {
-  const common = { id: config.id, baseUrl: config.url, ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }) };
+function createBackend(config: ResolvedBackend, maxResponseBytes: number): Backend {
+  const common = { id: config.id, baseUrl: config.url, maxResponseBytes, ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }) };
   return config.kind === "ollama" ? createOllamaBackend(common) : createOpenAiBackend(common);
 }
 
@@ -53,7 +53,7 @@ function createBackend(config: ResolvedBackend): Backend {
 export async function startGateway(config: ResolvedConfig, log: Logger = silentLogger): Promise<RunningGateway> {
   const catalog = createModelCatalog({
     backends: config.backends.map((backend) => ({
-      backend: createBackend(backend),
+      backend: createBackend(backend, config.maxBackendResponseBytes),
       configuredModels: backend.models,
       timeoutMs: backend.timeoutMs,
       probe: backendPolicyOf(backend).probe,

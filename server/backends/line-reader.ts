@@ -1,15 +1,29 @@
-import { toUpstreamError } from "./upstream-failure.js";
+import { UpstreamError, toUpstreamError } from "./upstream-failure.js";
 
 /**
  * Yields the lines of a streamed body (without their `\n` or `\r\n`),
  * decoding UTF-8 across chunk boundaries. A final line without a newline is
  * yielded too. Read failures become UpstreamErrors (aborted when our signal
- * fired, truncated otherwise). Leaving the loop early closes the body, which
- * closes the upstream connection and stops generation there.
+ * fired, truncated otherwise); a line longer than `maxLineLength`
+ * characters is a protocol failure, so a backend that never sends a
+ * newline cannot grow the gateway's memory without bound. Leaving the loop
+ * early closes the body, which closes the upstream connection and stops
+ * generation there.
  */
-export async function* readLines(body: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<string> {
+export async function* readLines(body: AsyncIterable<Uint8Array>, signal: AbortSignal, maxLineLength: number): AsyncGenerator<string> {
   const decoder = new TextDecoder("utf-8");
-  let buffered = "";
+  // The start of a line still waiting for its newline, kept in pieces: appending to one string and searching it
+  // again for every chunk would copy a long line over and over.
+  let pending: string[] = [];
+  let pendingLength = 0;
+  const takeLine = (end: string): string => {
+    const line = pending.length === 0 ? end : pending.join("") + end;
+    pending = [];
+    pendingLength = 0;
+    const withoutCr = line.endsWith("\r") ? line.slice(0, -1) : line;
+    if (withoutCr.length > maxLineLength) throw lineTooLong(maxLineLength);
+    return withoutCr;
+  };
   const chunks = body[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -20,19 +34,27 @@ export async function* readLines(body: AsyncIterable<Uint8Array>, signal: AbortS
         throw toUpstreamError(error, signal, "truncated");
       }
       if (chunk.done === true) break;
-      buffered += decoder.decode(chunk.value, { stream: true });
-      let newline = buffered.indexOf("\n");
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        yield line.endsWith("\r") ? line.slice(0, -1) : line;
-        newline = buffered.indexOf("\n");
+      const text = decoder.decode(chunk.value, { stream: true });
+      let lineStart = 0;
+      for (let newline = text.indexOf("\n"); newline !== -1; newline = text.indexOf("\n", lineStart)) {
+        yield takeLine(text.slice(lineStart, newline));
+        lineStart = newline + 1;
+      }
+      if (lineStart < text.length) {
+        pending.push(lineStart === 0 ? text : text.slice(lineStart));
+        pendingLength += text.length - lineStart;
+        // One more for a CR that may end the line.
+        if (pendingLength > maxLineLength + 1) throw lineTooLong(maxLineLength);
       }
     }
-    buffered += decoder.decode();
-    if (buffered !== "") yield buffered;
+    const rest = decoder.decode();
+    if (pendingLength > 0 || rest !== "") yield takeLine(rest);
   } finally {
     // Closes the upstream body when the consumer leaves early.
     await chunks.return?.();
   }
+}
+
+function lineTooLong(maxLineLength: number): UpstreamError {
+  return new UpstreamError({ kind: "protocol", detail: `a line of the stream is longer than ${maxLineLength} characters (limits.maxBackendResponseBytes)` });
 }

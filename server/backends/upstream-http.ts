@@ -1,6 +1,18 @@
 import { Agent as HttpAgent, type IncomingMessage, type RequestOptions, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { readLines } from "./line-reader.js";
 import { UpstreamError, parseRetryAfter, toUpstreamError } from "./upstream-failure.js";
+
+/**
+ * The largest answer read from a backend unless configured otherwise
+ * (`limits.maxBackendResponseBytes`): a whole body, or one line of a
+ * stream. A backend that sends more fails the call instead of growing the
+ * gateway's memory until the process dies.
+ */
+export const defaultMaxResponseBytes = 32 * 1024 * 1024;
+
+/** How much of an error answer is read: plenty for the log and each backend's error mapping. */
+const maxErrorBodyBytes = 64 * 1024;
 
 /** Where a backend listens, parsed once per backend rather than once per request. */
 interface UpstreamOrigin {
@@ -22,14 +34,18 @@ interface UpstreamRequest {
   readonly bodyText?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
+  /** The most of a 2xx answer `text()` and `lines()` read. */
+  readonly maxResponseBytes: number;
 }
 
-/** A 2xx answer from a backend, its body not yet read. */
+/** A 2xx answer from a backend, its body not yet read. Read it with `text()` or `lines()`, which hold it to the size limit. */
 export interface UpstreamResponse {
   /** The body as it arrives; leaving the iteration early closes the connection. */
   readonly body: AsyncIterable<Uint8Array>;
-  /** The whole body as UTF-8 text. */
+  /** The whole body as UTF-8 text; longer than the limit, a protocol failure. */
   text(): Promise<string>;
+  /** The body's lines (see readLines); a line longer than the limit is a protocol failure. */
+  lines(signal: AbortSignal): AsyncGenerator<string>;
 }
 
 /**
@@ -59,13 +75,12 @@ async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse>
   } catch (error) {
     throw toUpstreamError(error, request.signal);
   }
-  const response = wrapResponse(message);
   const status = message.statusCode ?? 0;
   if (status < 200 || status > 299) {
-    const bodyText = await readTextSafely(response, request.signal);
+    const bodyText = await readErrorBody(message, request.signal);
     throw new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(message.headers["retry-after"] ?? null) });
   }
-  return response;
+  return wrapResponse(message, request.maxResponseBytes);
 }
 
 /**
@@ -117,18 +132,38 @@ function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
   });
 }
 
-function wrapResponse(message: IncomingMessage): UpstreamResponse {
+function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamResponse {
   return {
     body: message,
-    text: () => readWholeBody(message),
+    text: () => readWholeBody(message, maxBytes, "fail"),
+    lines: (signal) => readLines(message, signal, maxBytes),
   };
 }
 
-/** The whole body as UTF-8, read with plain stream events (an async iterator costs more per call). */
-function readWholeBody(message: IncomingMessage): Promise<string> {
+/**
+ * The whole body as UTF-8, read with plain stream events (an async
+ * iterator costs more per call). Past `maxBytes` the connection is closed
+ * and the read fails as a protocol failure, or (`cut`, for error bodies
+ * read for the log) ends with what came so far.
+ */
+function readWholeBody(message: IncomingMessage, maxBytes: number, overLimit: "fail" | "cut"): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    message.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let length = 0;
+    message.on("data", (chunk: Buffer) => {
+      length += chunk.length;
+      if (length <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      message.destroy();
+      if (overLimit === "fail") {
+        reject(new UpstreamError({ kind: "protocol", detail: `the answer is longer than ${maxBytes} bytes (limits.maxBackendResponseBytes)` }));
+        return;
+      }
+      chunks.push(chunk.subarray(0, chunk.length - (length - maxBytes)));
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
     message.once("error", reject);
     message.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     // An upstream that resets mid-body fails with an error above; one that
@@ -145,6 +180,8 @@ export interface UpstreamClientOptions {
   readonly baseUrl: string;
   /** Bearer token, if the server wants one. */
   readonly apiKey?: string | undefined;
+  /** The most of an answer read: a whole body, or one line of a stream (default `defaultMaxResponseBytes`). */
+  readonly maxResponseBytes?: number | undefined;
 }
 
 /**
@@ -174,8 +211,9 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   const origin = parseOrigin(baseUrl);
   const credentials: Readonly<Record<string, string>> =
     options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   async function getText(path: string, signal: AbortSignal): Promise<string> {
-    const response = await sendUpstream({ origin, path, method: "GET", headers: credentials, signal });
+    const response = await sendUpstream({ origin, path, method: "GET", headers: credentials, signal, maxResponseBytes });
     return readBodyText(response, signal);
   }
   return {
@@ -188,6 +226,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         bodyText,
         headers: headers === undefined ? credentials : { ...headers, ...credentials },
         signal,
+        maxResponseBytes,
       }),
     getText,
     async getJson(path, signal, what = path) {
@@ -226,9 +265,10 @@ export function parseUpstreamJson(text: string, what: string): unknown {
   }
 }
 
-async function readTextSafely(response: UpstreamResponse, signal: AbortSignal): Promise<string> {
+/** The first `maxErrorBodyBytes` of an error answer; "" when it cannot be read (unless our signal fired). */
+async function readErrorBody(message: IncomingMessage, signal: AbortSignal): Promise<string> {
   try {
-    return await response.text();
+    return await readWholeBody(message, maxErrorBodyBytes, "cut");
   } catch (error) {
     if (signal.aborted) throw toUpstreamError(error, signal);
     return "";

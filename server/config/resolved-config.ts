@@ -91,6 +91,8 @@ export interface ResolvedConfig {
   readonly backends: readonly ResolvedBackend[];
   readonly aliases: ReadonlyArray<{ readonly name: string; readonly model: string }>;
   readonly maxRequestBytes: number;
+  /** The most of a backend's answer read: a whole body, or one line of a stream. */
+  readonly maxBackendResponseBytes: number;
   readonly maxTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly discoveryIntervalMs: number;
@@ -119,6 +121,7 @@ export const configDefaults = {
   port: 7070,
   backendTimeoutMs: 600_000,
   maxRequestBytes: 4 * 1024 * 1024,
+  maxBackendResponseBytes: 32 * 1024 * 1024,
   maxTimeoutMs: 600_000,
   shutdownGraceMs: 10_000,
   discoveryIntervalMs: 30_000,
@@ -297,6 +300,7 @@ export function resolveConfig(
     backends,
     aliases: (file?.aliases ?? []).map((alias) => ({ name: alias.name, model: alias.model })),
     maxRequestBytes: orDefault(file?.limits?.maxRequestBytes, configDefaults.maxRequestBytes),
+    maxBackendResponseBytes: orDefault(file?.limits?.maxBackendResponseBytes, configDefaults.maxBackendResponseBytes),
     maxTimeoutMs: orDefault(file?.limits?.maxTimeoutMs, configDefaults.maxTimeoutMs),
     shutdownGraceMs: orDefault(file?.limits?.shutdownGraceMs, configDefaults.shutdownGraceMs),
     discoveryIntervalMs: orDefault(file?.discoveryIntervalMs, configDefaults.discoveryIntervalMs),

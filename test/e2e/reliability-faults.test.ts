@@ -357,4 +357,22 @@ describe("reliability under injected faults", () => {
     const end = events.at(-1)?.event;
     expect(end?.case === "end" ? [end.value.finishReason, end.value.attempts?.retries] : end?.case).toEqual([FinishReason.STOP, 1]);
   });
+
+  it("fails an answer over limits.maxBackendResponseBytes with internal, unary and streamed, without retrying it, and keeps serving", async () => {
+    const llama = await fake();
+    const started = await startTestGateway({ backends: [{ id: "llama", kind: "openai", url: llama.url }], overrides: { maxBackendResponseBytes: 1024 * 1024 } });
+    cleanups.push(() => started.close());
+    const client = createProtogateClient({ baseUrl: started.url });
+    const huge = "a".repeat(2 * 1024 * 1024);
+    llama.enqueue({ kind: "raw", status: 200, headers: { "content-type": "application/json" }, body: `{"choices":[{"message":{"content":"${huge}"}}]}` });
+    llama.enqueue({ kind: "raw", status: 200, headers: { "content-type": "text/event-stream" }, body: `data: {"choices":[{"delta":{"content":"${huge}"}}]}\n\n` });
+    const unary = await connectErrorOf(client.inference.chat(request));
+    const streamed = await connectErrorOf(collect(client.inference.chatStream(request)));
+    for (const error of [unary, streamed]) {
+      expect([error.code, error.rawMessage]).toEqual([Code.Internal, 'backend "llama" sent a malformed response']);
+    }
+    expect(chats(llama)).toHaveLength(2);
+    const after = await client.inference.chat(request);
+    expect(after.message?.content).toBe("Hello from fake");
+  });
 });

@@ -59,6 +59,7 @@ export async function startTestGateway(options: {
     backends,
     aliases: options.aliases ?? [],
     maxRequestBytes: configDefaults.maxRequestBytes,
+    maxBackendResponseBytes: configDefaults.maxBackendResponseBytes,
     maxTimeoutMs: configDefaults.maxTimeoutMs,
     shutdownGraceMs: 2000,
     discoveryIntervalMs: configDefaults.discoveryIntervalMs,

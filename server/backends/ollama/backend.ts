@@ -11,7 +11,6 @@ import type {
   PreparedChat,
 } from "../backend.js";
 import { asCount, asObject, asString } from "../json-guards.js";
-import { readLines } from "../line-reader.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
 import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { ollamaError } from "./errors.js";
@@ -24,6 +23,8 @@ export interface OllamaBackendOptions {
   readonly baseUrl: string;
   /** Bearer token, for an Ollama behind an authenticating proxy. */
   readonly apiKey?: string;
+  /** The most of an answer read: a whole body, or one line of a stream (default 32 MiB). */
+  readonly maxResponseBytes?: number;
 }
 
 /**
@@ -70,7 +71,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
 
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
     try {
-      for await (const line of readLines(response.body, signal)) {
+      for await (const line of response.lines(signal)) {
         if (line.trim() === "") continue;
         const parsed = parseChatLine(line);
         if (parsed.reasoning !== "") yield { kind: "reasoning", text: parsed.reasoning };

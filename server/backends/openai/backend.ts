@@ -11,7 +11,6 @@ import type {
   PreparedChat,
 } from "../backend.js";
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
-import { readLines } from "../line-reader.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
 import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { openAiError } from "./errors.js";
@@ -24,6 +23,8 @@ export interface OpenAiBackendOptions {
   readonly baseUrl: string;
   /** Bearer token, if the server wants one. */
   readonly apiKey?: string;
+  /** The most of an answer read: a whole body, or one line of a stream (default 32 MiB). */
+  readonly maxResponseBytes?: number;
 }
 
 /**
@@ -71,7 +72,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
     const mapper = createChunkMapper();
     try {
-      for await (const line of readLines(response.body, signal)) {
+      for await (const line of response.lines(signal)) {
         if (!line.startsWith("data:")) continue; // comments, event names, blank separators
         const data = line.slice(5).trim();
         if (data === "[DONE]") {

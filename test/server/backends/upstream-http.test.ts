@@ -145,4 +145,57 @@ describe("upstream HTTP client", () => {
     expect(error).toBeInstanceOf(UpstreamError);
     expect((error as UpstreamError).failure.kind).toBe("truncated");
   });
+
+  /** A server that streams 64 KiB chunks until the client goes away, counting what it managed to send. */
+  async function endlessAnswer(status: number) {
+    const sent = { bytes: 0, closed: undefined as Promise<unknown> | undefined };
+    const { server, port } = await startServer((_request, response) => {
+      sent.closed = once(response, "close");
+      response.writeHead(status, { "content-type": "application/json" });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const pump = () => {
+        while (!response.destroyed && response.write(chunk)) sent.bytes += chunk.length;
+        if (!response.destroyed) response.once("drain", pump);
+      };
+      pump();
+    });
+    servers.push(server);
+    return { sent, port };
+  }
+
+  it("a whole body over the limit is a protocol failure, and the connection is closed rather than drained", async () => {
+    const { sent, port } = await endlessAnswer(200);
+    const client = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}`, maxResponseBytes: 1024 * 1024 });
+    const signal = AbortSignal.timeout(10_000);
+    const response = await client.post("/v1/chat/completions", "{}", signal);
+    const error = await readBodyText(response, signal).catch((caught: unknown) => caught);
+    expect((error as UpstreamError).failure).toEqual({ kind: "protocol", detail: "the answer is longer than 1048576 bytes (limits.maxBackendResponseBytes)" });
+    await sent.closed;
+    // The server could only get the limit plus what sockets buffer on the way before the gateway hung up.
+    expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("an error answer is read only as far as its first 64 KiB, for the log", async () => {
+    const { sent, port } = await endlessAnswer(500);
+    const client = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const error = await client.post("/v1/chat/completions", "{}", AbortSignal.timeout(10_000)).catch((caught: unknown) => caught);
+    const failure = (error as UpstreamError).failure;
+    expect(failure.kind).toBe("http");
+    expect(failure.kind === "http" ? [failure.status, failure.bodyText.length] : []).toEqual([500, 64 * 1024]);
+    await sent.closed;
+    expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("lines() holds each line to the limit", async () => {
+    const { sent, port } = await endlessAnswer(200);
+    const client = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}`, maxResponseBytes: 1024 * 1024 });
+    const signal = AbortSignal.timeout(10_000);
+    const response = await client.post("/v1/chat/completions", "{}", signal);
+    const error = await (async () => {
+      for await (const line of response.lines(signal)) void line;
+    })().catch((caught: unknown) => caught);
+    expect((error as UpstreamError).failure.kind).toBe("protocol");
+    await sent.closed;
+    expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
+  });
 });

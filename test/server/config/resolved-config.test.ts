@@ -27,6 +27,7 @@ describe("resolveConfig", () => {
       backends: [],
       aliases: [],
       maxRequestBytes: 4 * 1024 * 1024,
+      maxBackendResponseBytes: 32 * 1024 * 1024,
       maxTimeoutMs: 600_000,
       shutdownGraceMs: 10_000,
       discoveryIntervalMs: 30_000,
@@ -41,7 +42,7 @@ describe("resolveConfig", () => {
         { id: "ollama", kind: BackendKind.OLLAMA, url: "http://127.0.0.1:11434" },
       ],
       aliases: [{ name: "fast", model: "a" }],
-      limits: { maxRequestBytes: 1024, maxTimeoutMs: 0, shutdownGraceMs: 500 },
+      limits: { maxRequestBytes: 1024, maxTimeoutMs: 0, shutdownGraceMs: 500, maxBackendResponseBytes: 65536 },
       discoveryIntervalMs: 0,
     });
     expect(resolveConfig(config, noArgs, {})).toEqual({
@@ -53,6 +54,7 @@ describe("resolveConfig", () => {
       ],
       aliases: [{ name: "fast", model: "a" }],
       maxRequestBytes: 1024,
+      maxBackendResponseBytes: 65536,
       maxTimeoutMs: configDefaults.maxTimeoutMs,
       shutdownGraceMs: 500,
       discoveryIntervalMs: configDefaults.discoveryIntervalMs,
