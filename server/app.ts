@@ -12,7 +12,7 @@ import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
-import { reportRefusedRpcs } from "./http/refused-rpcs.js";
+import { handleRefusedRpcs } from "./http/refused-rpcs.js";
 import { createGetMessageUtf8Check, strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
@@ -87,7 +87,8 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
     ...common,
     routes: (router: ConnectRouter) => {
       registerServices(router, services);
-      if (options.operations !== undefined) reportRefusedRpcs(router, options.operations.recordRefused);
+      // It tells refused calls from the rest by the observability interceptor's mark, so it needs the operations.
+      if (options.operations !== undefined) handleRefusedRpcs(router, options.operations.recordRefused);
     },
     fallback: createProbeRoutes({
       statuses: () => options.catalog.statuses(),

@@ -36,6 +36,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
+import { correctRefusal } from "./refused-rpcs.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
@@ -72,7 +73,7 @@ export interface UnaryFastPathOptions {
   readonly shutdownSignal: AbortSignal;
   readonly acceptCompression: readonly Compression[];
   readonly contextValues: (request: NodeRequest) => ContextValues;
-  /** Called for a call that fails before the interceptors ran (as reportRefusedRpcs does for the adapter). */
+  /** Called for a call that fails before the interceptors ran (as handleRefusedRpcs does for the adapter). */
   readonly onRefused?: (rpc: RefusedRpc) => void;
 }
 
@@ -183,8 +184,9 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       body = method.serialization.getO(binary).serialize(output);
     } catch (cause) {
       call.end(cause);
-      const error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
+      let error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
       if (!isObservedRpc(context.values)) {
+        error = correctRefusal(error);
         const rpc = method.spec.method;
         options.onRefused?.({ service: rpc.parent.typeName, method: rpc.name, requestHeader: context.requestHeader, error, durationMs: performance.now() - startedAt });
       }

@@ -1,61 +1,73 @@
-import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { trailerFlag, trailerParse } from "@connectrpc/connect/protocol-grpc-web";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { type UniversalHandler, type UniversalServerRequest, type UniversalServerResponse, encodeEnvelope } from "@connectrpc/connect/protocol";
+import { codeFromHttpStatus, codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
 
 /**
- * Makes every handler of the router report the RPCs it ends without
+ * The code a refused request's error should have. connect-es answers a
+ * binary message that does not unmarshal with `internal` ("parse binary:
+ * …"), as grpc-go does; but the fault is the client's, like JSON that does
+ * not decode (already `invalid_argument`), and connect-go answers it with
+ * `invalid_argument`. `internal` would also page operators for clients'
+ * garbage. Only called for requests no interceptor saw, so a "parse
+ * binary" error there is the request's, never the response's.
+ */
+export function correctRefusal(error: ConnectError): ConnectError {
+  if (error.code !== Code.Internal || !error.rawMessage.startsWith("parse binary: ")) return error;
+  // Such an error has no details to carry over.
+  return new ConnectError(error.rawMessage, Code.InvalidArgument, error.metadata, undefined, error.cause);
+}
+
+/**
+ * Makes every handler of the router handle the RPCs it ends without
  * having called the interceptors: connect decodes a unary request (and
  * checks its envelope, timeout header, compression and size) before the
  * interceptor chain, so the observability interceptor never sees those
- * failures. The error is read back from the response the client gets —
- * a Connect error body, gRPC trailers, or gRPC-Web's trailer frame.
- * Answers that belong to no protocol (415 for an unknown content type,
- * 405 for a wrong HTTP method) carry no error and are not reported.
+ * failures. Each is reported, and its code corrected (correctRefusal).
+ * The error is read back from the response the client gets — a Connect
+ * error body, gRPC trailers, or gRPC-Web's trailer frame — and rewritten
+ * there before it is sent. Answers that belong to no protocol (415 for an
+ * unknown content type, 405 for a wrong HTTP method) carry no error and
+ * are left alone.
  *
  * Call it in the adapter's `routes`, after the services are registered.
  *
  * @example
- * connectNodeAdapter({ routes: (router) => { register(router); reportRefusedRpcs(router, operations.recordRefused); }, … });
+ * connectNodeAdapter({ routes: (router) => { register(router); handleRefusedRpcs(router, operations.recordRefused); }, … });
  */
-export function reportRefusedRpcs(router: ConnectRouter, report: (rpc: RefusedRpc) => void): void {
+export function handleRefusedRpcs(router: ConnectRouter, report: (rpc: RefusedRpc) => void): void {
   router.handlers.forEach((handler, index) => {
-    router.handlers[index] = withRefusalReport(handler, report);
+    router.handlers[index] = withRefusals(handler, report);
   });
 }
 
 /**
- * The handler, reporting what it refused. connect-node's adapter reads
- * `router.handlers` after `routes` returns, so replacing them there is the
- * one place between the socket and connect's protocol code that sees both
- * the request's context values and the answer.
+ * The handler, correcting and reporting what it refused. connect-node's
+ * adapter reads `router.handlers` after `routes` returns, so replacing
+ * them there is the one place between the socket and connect's protocol
+ * code that sees both the request's context values and the answer.
  */
-function withRefusalReport(handler: UniversalHandler, report: (rpc: RefusedRpc) => void): UniversalHandler {
-  const reporting = async (request: UniversalServerRequest): Promise<UniversalServerResponse> => {
+function withRefusals(handler: UniversalHandler, report: (rpc: RefusedRpc) => void): UniversalHandler {
+  const handling = async (request: UniversalServerRequest): Promise<UniversalServerResponse> => {
     const startedAt = performance.now();
     const response = await handler(request);
     // Connect resolves the response once its first bytes are ready: by then a unary call has been through the
     // interceptors, or never will be.
     if (request.contextValues === undefined || isObservedRpc(request.contextValues) || response.body === undefined) return response;
-    return {
-      ...response,
-      body: passThrough(response.body, (lastChunk) => {
-        const error = errorOfResponse(response, lastChunk);
-        if (error === undefined) return;
-        report({
-          service: handler.service.typeName,
-          method: handler.method.name,
-          requestHeader: request.header,
-          error,
-          durationMs: performance.now() - startedAt,
-        });
-      }),
-    };
+    const refused: UniversalServerResponse = { ...response };
+    refused.body = settleLastChunk(response.body, (lastChunk) => {
+      const sent = errorOfResponse(response, lastChunk);
+      if (sent === undefined) return lastChunk;
+      const error = correctRefusal(sent);
+      report({ service: handler.service.typeName, method: handler.method.name, requestHeader: request.header, error, durationMs: performance.now() - startedAt });
+      return error === sent ? lastChunk : rewrite(refused, error, lastChunk);
+    });
+    return refused;
   };
-  return Object.assign(reporting, {
+  return Object.assign(handling, {
     service: handler.service,
     method: handler.method,
     requestPath: handler.requestPath,
@@ -65,14 +77,24 @@ function withRefusalReport(handler: UniversalHandler, report: (rpc: RefusedRpc) 
   });
 }
 
-/** Yields the chunks and, once they are all through, calls `done` with the last one. */
-async function* passThrough(chunks: AsyncIterable<Uint8Array>, done: (lastChunk: Uint8Array | undefined) => void): AsyncIterable<Uint8Array> {
-  let last: Uint8Array | undefined;
+/**
+ * Yields the chunks one behind, so that the last one can be replaced by
+ * `settle` before it goes out. connect-node writes the status line after
+ * the first chunk is read and the trailers after the last, so `settle`
+ * may still change both. Only refused calls pass through here, and their
+ * bodies are one or two small chunks.
+ */
+async function* settleLastChunk(
+  chunks: AsyncIterable<Uint8Array>,
+  settle: (lastChunk: Uint8Array | undefined) => Uint8Array | undefined,
+): AsyncIterable<Uint8Array> {
+  let held: Uint8Array | undefined;
   for await (const chunk of chunks) {
-    last = chunk;
-    yield chunk;
+    if (held !== undefined) yield held;
+    held = chunk;
   }
-  done(last);
+  const last = settle(held);
+  if (last !== undefined) yield last;
 }
 
 /** The error a finished response carries, in whichever protocol it speaks; undefined for none. */
@@ -95,4 +117,20 @@ function errorOfResponse(response: UniversalServerResponse, lastChunk: Uint8Arra
   } catch {
     return fallback;
   }
+}
+
+/** Puts `error` in the response instead of the one connect wrote; returns the last chunk to send. */
+function rewrite(response: UniversalServerResponse, error: ConnectError, lastChunk: Uint8Array | undefined): Uint8Array | undefined {
+  const contentType = response.header?.get("content-type") ?? "";
+  if (contentType.startsWith("application/grpc-web")) {
+    return encodeEnvelope(trailerFlag, trailerSerialize(setTrailerStatus(new Headers(), error)));
+  }
+  if (contentType.startsWith("application/grpc")) {
+    if (response.trailer !== undefined) setTrailerStatus(response.trailer, error);
+    return lastChunk;
+  }
+  response.status = codeToHttpStatus(error.code);
+  const body = errorToJsonBytes(error, {});
+  response.header?.set("content-length", String(body.byteLength));
+  return body;
 }

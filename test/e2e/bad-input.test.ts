@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Violation, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
 import {
@@ -232,6 +233,28 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     expect([grpcError.code, grpcError.rawMessage]).toEqual([Code.InvalidArgument, `timeout ${maxTimeoutMs * 2}ms must be <= ${maxTimeoutMs}`]);
   });
 
+  it("answers binary that is not protobuf with invalid_argument over Connect (both paths), Connect GET and gRPC-Web", async () => {
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    const connectError = async (response: Response) => [response.status, ((await response.json()) as { code: string }).code];
+    const proto = { "content-type": "application/proto" };
+    // Plain on the fast path; gzip-compressed through connect-node's adapter.
+    expect(await connectError(await fetch(`${gateway.url}${chatPath}`, { method: "POST", headers: proto, body: garbage }))).toEqual([400, "invalid_argument"]);
+    const gzipped = await fetch(`${gateway.url}${chatPath}`, { method: "POST", headers: { ...proto, "content-encoding": "gzip" }, body: gzipSync(garbage) });
+    expect(await connectError(gzipped)).toEqual([400, "invalid_argument"]);
+    const get = await fetch(`${gateway.url}/protogate.v1.ModelService/GetModel?encoding=proto&base64=1&message=${garbage.toString("base64url")}`);
+    expect(await connectError(get)).toEqual([400, "invalid_argument"]);
+    const grpcWeb = await fetch(`${gateway.url}${chatPath}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]),
+    });
+    const trailer = Buffer.from(await grpcWeb.arrayBuffer());
+    expect(trailer[0]).toBe(0x80);
+    const trailerText = trailer.subarray(5).toString("utf8");
+    expect(trailerText).toContain(`grpc-status: ${Code.InvalidArgument}\r\n`);
+    expect(trailerText).toContain("grpc-message: parse%20binary");
+  });
+
   describe("raw gRPC over h2c", () => {
     it("answers garbage bytes with an error status", async () => {
       // Read as an envelope, "not a…" is flags 0x6e and a length of 0x6f742061 bytes.
@@ -249,13 +272,13 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
       expect(answer).toEqual({ httpStatus: 200, grpcStatus: String(Code.InvalidArgument), grpcMessage: "protocol error: incomplete envelope" });
     });
 
-    it("answers a well-framed message that is not protobuf with an error status", async () => {
+    it("answers a well-framed message that is not protobuf with invalid_argument", async () => {
       const payload = Buffer.from([0xff, 0xff, 0xff, 0xff]);
       const header = Buffer.from([0, 0, 0, 0, payload.length]);
       const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.concat([header, payload]));
-      // connect-es, like grpc-go, reports a request that does not unmarshal as internal.
+      // connect-es says internal here (as grpc-go does); the gateway says what connect-go says: the client's fault.
       expect(answer.httpStatus).toBe(200);
-      expect(answer.grpcStatus).toBe(String(Code.Internal));
+      expect(answer.grpcStatus).toBe(String(Code.InvalidArgument));
       expect(answer.grpcMessage).toMatch(/^parse binary: /);
     });
   });

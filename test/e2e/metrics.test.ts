@@ -122,7 +122,7 @@ describe("/metrics, sessions and StatsService", () => {
         getModelInvalid: refused("GetModel", "invalid_argument"),
         violations: delta(before, after, "protogate_request_violations_total", { service: inference, method: "Chat" }),
         chatValidationFailure: delta(before, after, "protogate_requests_total", { service: inference, method: "Chat", model, backend: "none", code: "invalid_argument" }),
-      }).toEqual({ chatInvalid: 4, chatInternal: 1, getModelInvalid: 2, violations: 1, chatValidationFailure: 1 });
+      }).toEqual({ chatInvalid: 5, chatInternal: 0, getModelInvalid: 2, violations: 1, chatValidationFailure: 1 });
     });
   });
 

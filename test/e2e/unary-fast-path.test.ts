@@ -54,7 +54,7 @@ describe("the unary fast path answers exactly like connect-node's adapter", () =
     ["an empty body", { path: chat, headers: json, body: "" }, 400],
     ["JSON that is not UTF-8", { path: chat, headers: json, body: Buffer.from([...Buffer.from('{"model":"q'), 0xc3, 0x28, ...Buffer.from('"}')]) }, 400],
     ["a GET whose percent-encoded message is not UTF-8", { method: "GET", path: `${listModels}?encoding=json&message=%7B%22x%22%3A%22%FF%22%7D`, headers: {} }, 400],
-    ["malformed binary", { path: listModels, headers: { "content-type": "application/proto" }, body: Buffer.from([0xff, 0xff]) }, 500],
+    ["malformed binary", { path: listModels, headers: { "content-type": "application/proto" }, body: Buffer.from([0xff, 0xff]) }, 400],
     ["a rule violation", { path: chat, headers: json, body: '{"model":"qwen.gguf","messages":[]}' }, 400],
     ["an unknown model", { path: chat, headers: json, body: '{"model":"nope","messages":[{"role":"ROLE_USER","content":"hi"}]}' }, 404],
     ["a malformed timeout", { path: chat, headers: { ...json, "connect-timeout-ms": "soon" }, body: goodChat }, 400],
