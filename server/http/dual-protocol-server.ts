@@ -7,12 +7,16 @@ import type { NodeHandler, NodeResponse } from "./probe-routes.js";
 /** The HTTP/2 connection preface every h2c client sends first. */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-/** Where to listen and how long a silent new connection may stay open. */
+/** Where to listen, and how long a client may take to say what it wants. */
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
   /** Time a new connection has to send its first bytes (default 10 s). */
   readonly firstBytesTimeoutMs?: number;
+  /** Time an HTTP/1.1 request has to send all its headers (default 60 s, Node's). */
+  readonly headersTimeoutMs?: number;
+  /** Time an HTTP/1.1 request has to send its whole body (default 300 s, Node's). */
+  readonly requestTimeoutMs?: number;
 }
 
 /** A listening server that serves HTTP/1.1 and h2c on one port. */
@@ -63,7 +67,19 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
     handler(request, response);
   };
 
-  const http1: HttpServer = createHttpServer(tracked);
+  const headersTimeout = options.headersTimeoutMs ?? 60_000;
+  const http1: HttpServer = createHttpServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, options.requestTimeoutMs ?? 300_000),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 2)),
+    },
+    tracked,
+  );
+  // Node enforces both timeouts from a timer it starts when a server emits 'listening'. This one never listens
+  // (connections are handed to it below), so without this a client sending a header line every few seconds kept
+  // its connection, and its file descriptor, forever.
+  http1.emit("listening");
   const http2: Http2Server = createHttp2Server(tracked);
   http2.on("session", (session) => {
     sessions.add(session);
