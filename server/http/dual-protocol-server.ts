@@ -17,6 +17,8 @@ export interface ListenOptions {
   readonly headersTimeoutMs?: number;
   /** Time an HTTP/1.1 request has to send its whole body (default 300 s, Node's). */
   readonly requestTimeoutMs?: number;
+  /** Time an HTTP/2 connection may stay open without a stream before it is closed with GOAWAY (default 300 s). */
+  readonly http2IdleTimeoutMs?: number;
 }
 
 /** A listening server that serves HTTP/1.1 and h2c on one port. */
@@ -85,6 +87,7 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (draining) session.close();
+    closeWhenIdle(session, options.http2IdleTimeoutMs ?? 300_000);
   });
 
   const net = createNetServer((socket) => {
@@ -158,6 +161,31 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
       await netClosed;
     },
   };
+}
+
+/**
+ * Closes an HTTP/2 session (GOAWAY, then the socket once its streams are
+ * done) after `idleMs` with no stream open. Node's HTTP/2 server has no
+ * such limit: a client could hold any number of silent connections, and
+ * their file descriptors, forever. HTTP/1.1 connections have Node's
+ * keep-alive timeout; clients reconnect either way on their next call. A
+ * stream that stays silent for longer (a model thinking) keeps its
+ * connection.
+ */
+function closeWhenIdle(session: ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  const closeLater = () => setTimeout(() => session.close(), idleMs).unref();
+  let timer: NodeJS.Timeout | undefined = closeLater();
+  session.on("stream", (stream) => {
+    open++;
+    clearTimeout(timer);
+    timer = undefined;
+    stream.once("close", () => {
+      open--;
+      if (open === 0 && !session.closed && !session.destroyed) timer = closeLater();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
 }
 
 /**

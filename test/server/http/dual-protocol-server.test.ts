@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { type ClientHttp2Session, connect as connectHttp2 } from "node:http2";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { type DualProtocolServer, listenDualProtocol } from "../../../server/http/dual-protocol-server.js";
@@ -31,5 +32,40 @@ describe("listenDualProtocol", () => {
     // A request that sends its headers in time is served as ever.
     const good = await fetch(`${server.url}/`);
     expect([good.status, await good.text()]).toEqual([200, "ok"]);
+  });
+
+  it("closes an HTTP/2 connection left without a stream, but not one whose stream stays silent longer", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const server = await listenDualProtocol(
+      (request, response) => {
+        if (request.url === "/slow") void released.then(() => response.end("slow"));
+        else response.end("ok");
+      },
+      { host: "127.0.0.1", port: 0, http2IdleTimeoutMs: 200 },
+    );
+    servers.push(server);
+    const request = (session: ClientHttp2Session, path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": path });
+        let body = "";
+        stream.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+        stream.on("end", () => resolve(body));
+        stream.on("error", reject);
+      });
+
+    const busy = connectHttp2(server.url);
+    const slow = request(busy, "/slow");
+    const idle = connectHttp2(server.url);
+    expect(await request(idle, "/")).toBe("ok");
+    // The idle connection gets GOAWAY and closes, more than the idle time after its last stream ended…
+    const [goawayCode] = (await once(idle, "goaway")) as [number];
+    expect(goawayCode).toBe(0);
+    await once(idle, "close");
+    // …while the busy one, silent for as long, still delivers its answer.
+    release();
+    expect(await slow).toBe("slow");
+    expect(busy.closed).toBe(false);
+    busy.close();
   });
 });
