@@ -1,4 +1,5 @@
 import { type ProtogateClient, Role, streamChat } from "../sdk/index.js";
+import { forTerminal } from "./terminal-text.js";
 
 /** Where the chat command writes: streamed text goes to `write`, the rest to `note`. */
 export interface ChatOutput {
@@ -10,7 +11,8 @@ export interface ChatOutput {
  * `protogate chat MODEL "prompt"`: streams the answer to the terminal as it
  * is generated and shows each tool call (name, id, exact arguments) once it
  * is complete. Tool calls are only shown, never executed. Ctrl-C cancels
- * the stream, which stops generation on the backend.
+ * the stream, which stops generation on the backend. What the model wrote
+ * goes through forTerminal: it cannot drive the terminal.
  */
 export async function chatCommand(client: ProtogateClient, args: readonly string[], output: ChatOutput, signal?: AbortSignal): Promise<void> {
   const [model, ...words] = args;
@@ -26,15 +28,15 @@ export async function chatCommand(client: ProtogateClient, args: readonly string
       case "reasoning":
         if (!reasoning) output.note("[thinking]");
         reasoning = true;
-        output.write(chunk.text);
+        output.write(forTerminal(chunk.text));
         break;
       case "text":
         if (reasoning) output.write("\n[answer]\n");
         reasoning = false;
-        output.write(chunk.text);
+        output.write(forTerminal(chunk.text));
         break;
       case "tool-call":
-        output.note(`\n[tool call ${chunk.call.name} id=${chunk.call.id}] ${chunk.call.arguments}`);
+        output.note(forTerminal(`\n[tool call ${chunk.call.name} id=${chunk.call.id}] ${chunk.call.arguments}`));
         break;
       case "end": {
         const usage = chunk.end.usage;
@@ -43,7 +45,7 @@ export async function chatCommand(client: ProtogateClient, args: readonly string
           `\n[${chunk.end.rawFinishReason || "done"}; ${usage?.promptTokens ?? 0} in / ${usage?.completionTokens ?? 0} out; ` +
             `first token ${Math.round(timings?.timeToFirstTokenMs ?? 0)} ms, total ${Math.round(timings?.totalMs ?? 0)} ms]`,
         );
-        for (const warning of chunk.end.warnings) output.note(`[warning] ${warning.message}`);
+        for (const warning of chunk.end.warnings) output.note(forTerminal(`[warning] ${warning.message}`));
         break;
       }
       case "start":

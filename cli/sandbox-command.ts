@@ -8,6 +8,7 @@ import {
   SandboxLogLevel,
   SandboxOutcome,
 } from "../sdk/index.js";
+import { forTerminal } from "./terminal-text.js";
 
 /** Where `protogate sandbox` writes: results to `out` (stdout), everything else to `err` (stderr). */
 export interface SandboxOutput {
@@ -61,7 +62,8 @@ function printDiagnostics(file: string, diagnostics: readonly SandboxDiagnostic[
 }
 
 function printTrace(response: ExecuteResponse, print: (line: string) => void): void {
-  for (const line of response.logs) print(`[${levelNames[line.level]}] ${line.text}`);
+  // Console output may repeat what a model wrote (see forTerminal).
+  for (const line of response.logs) print(forTerminal(`[${levelNames[line.level]}] ${line.text}`));
   for (const call of response.calls) print(`[call] gateway.${call.service}.${call.method} → ${call.code} (${call.durationMs} ms)`);
 }
 
@@ -108,7 +110,7 @@ export async function sandboxCommand(client: ProtogateClient, args: readonly str
       return 1;
     case SandboxOutcome.ERROR:
       printTrace(response, output.err);
-      output.err(response.error?.stack || `${response.error?.name ?? "Error"}: ${response.error?.message ?? ""}`);
+      output.err(forTerminal(response.error?.stack || `${response.error?.name ?? "Error"}: ${response.error?.message ?? ""}`));
       return 1;
     default:
       printTrace(response, output.err);

@@ -60,6 +60,19 @@ describe("the protogate CLI", { timeout: 60_000 }, () => {
     expect((chats.at(-1)?.body as { messages: unknown }).messages).toEqual([{ role: "user", content: "What is 2+2?" }]);
   });
 
+  it("chat shows what the model wrote without letting it drive the terminal", async () => {
+    const hostile = "Done.\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\u0007\u001b[2J\rSafe";
+    llama.enqueue({ kind: "reply", content: hostile, toolCalls: [{ id: "call_\u001b[1m", name: "look\u001b[8mup", argumentsText: "{}" }] });
+    const result = await protogate(["chat", "qwen.gguf", "hi", "--url", gateway.url]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    expect(result.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    const lines = result.stdout.split("\n");
+    expect(lines.slice(0, 2)).toEqual([
+      "Done.\\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\\u0007\\u001b[2JSafe",
+      "[tool call look\\u001b[8mup id=call_\\u001b[1m] {}",
+    ]);
+  });
+
   it("Ctrl-C during chat cancels the stream and stops the generation upstream", async () => {
     llama.enqueue({ kind: "hang", afterChunks: 2, content: "partial" });
     const chat = startProcess(process.execPath, ["bin/protogate.js", "chat", "qwen.gguf", "Tell me a story", "--url", gateway.url], { timeoutMs: 30_000 });
