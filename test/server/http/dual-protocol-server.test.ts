@@ -10,13 +10,19 @@ describe("listenDualProtocol", () => {
     for (const server of servers.splice(0)) await server.close({ graceMs: 100 });
   });
 
-  it("answers 408 and closes an HTTP/1.1 request that trickles its headers past the limit (slowloris)", async () => {
-    const server = await listenDualProtocol((_request, response) => response.end("ok"), {
-      host: "127.0.0.1",
-      port: 0,
-      headersTimeoutMs: 300,
-    });
+  it("answers 408 and closes an HTTP/1.1 request that trickles its headers past the limit (slowloris), but not a slow answer", async () => {
+    let slowlorisClosed!: () => void;
+    const cut = new Promise<void>((resolve) => (slowlorisClosed = resolve));
+    const server = await listenDualProtocol(
+      (request, response) => {
+        // This answer waits until the slowloris was cut: longer than both timeouts, which only cover receiving.
+        if (request.url === "/slow-answer") void cut.then(() => response.end("late"));
+        else response.end("ok");
+      },
+      { host: "127.0.0.1", port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300 },
+    );
     servers.push(server);
+    const slowAnswer = fetch(`${server.url}/slow-answer`, { method: "POST", body: "sent at once" });
     const socket = connect(server.port, "127.0.0.1");
     await once(socket, "connect");
     socket.write("POST /protogate.v1.InferenceService/Chat HTTP/1.1\r\nHost: x\r\n");
@@ -27,8 +33,11 @@ describe("listenDualProtocol", () => {
     socket.on("error", () => undefined);
     await once(socket, "close");
     clearInterval(trickle);
+    slowlorisClosed();
     expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
 
+    const slow = await slowAnswer;
+    expect([slow.status, await slow.text()]).toEqual([200, "late"]);
     // A request that sends its headers in time is served as ever.
     const good = await fetch(`${server.url}/`);
     expect([good.status, await good.text()]).toEqual([200, "ok"]);
