@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { type ClientHttp2Session, connect as connectHttp2 } from "node:http2";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type DualProtocolServer, listenDualProtocol } from "../../../server/http/dual-protocol-server.js";
+import { type DualProtocolServer, type ListenOptions, listenDualProtocol } from "../../../server/http/dual-protocol-server.js";
 
 describe("listenDualProtocol", () => {
   const servers: DualProtocolServer[] = [];
@@ -10,18 +10,24 @@ describe("listenDualProtocol", () => {
     for (const server of servers.splice(0)) await server.close({ graceMs: 100 });
   });
 
+  /** A loopback server that answers "ok" at once, and `slowPath` with "late" only once `gate` has resolved. */
+  async function serve(slowPath: string, gate: Promise<void>, limits: Omit<ListenOptions, "host" | "port">): Promise<DualProtocolServer> {
+    const server = await listenDualProtocol(
+      (request, response) => {
+        if (request.url === slowPath) void gate.then(() => response.end("late"));
+        else response.end("ok");
+      },
+      { host: "127.0.0.1", port: 0, ...limits },
+    );
+    servers.push(server);
+    return server;
+  }
+
   it("answers 408 and closes an HTTP/1.1 request that trickles its headers past the limit (slowloris), but not a slow answer", async () => {
     let slowlorisClosed!: () => void;
     const cut = new Promise<void>((resolve) => (slowlorisClosed = resolve));
-    const server = await listenDualProtocol(
-      (request, response) => {
-        // This answer waits until the slowloris was cut: longer than both timeouts, which only cover receiving.
-        if (request.url === "/slow-answer") void cut.then(() => response.end("late"));
-        else response.end("ok");
-      },
-      { host: "127.0.0.1", port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300 },
-    );
-    servers.push(server);
+    // The slow answer waits until the slowloris was cut: longer than both timeouts, which only cover receiving.
+    const server = await serve("/slow-answer", cut, { headersTimeoutMs: 300, requestTimeoutMs: 300 });
     const slowAnswer = fetch(`${server.url}/slow-answer`, { method: "POST", body: "sent at once" });
     const socket = connect(server.port, "127.0.0.1");
     await once(socket, "connect");
@@ -46,14 +52,7 @@ describe("listenDualProtocol", () => {
   it("closes an HTTP/2 connection left without a stream, but not one whose stream stays silent longer", async () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const server = await listenDualProtocol(
-      (request, response) => {
-        if (request.url === "/slow") void released.then(() => response.end("slow"));
-        else response.end("ok");
-      },
-      { host: "127.0.0.1", port: 0, http2IdleTimeoutMs: 200 },
-    );
-    servers.push(server);
+    const server = await serve("/slow", released, { http2IdleTimeoutMs: 200 });
     const request = (session: ClientHttp2Session, path: string) =>
       new Promise<string>((resolve, reject) => {
         const stream = session.request({ ":path": path });
@@ -73,7 +72,7 @@ describe("listenDualProtocol", () => {
     await once(idle, "close");
     // …while the busy one, silent for as long, still delivers its answer.
     release();
-    expect(await slow).toBe("slow");
+    expect(await slow).toBe("late");
     expect(busy.closed).toBe(false);
     busy.close();
   });
