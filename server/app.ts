@@ -13,7 +13,7 @@ import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
 import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
 import { handleRefusedRpcs } from "./http/refused-rpcs.js";
-import { createGetMessageUtf8Check, strictUtf8Decoder } from "./http/strict-utf8.js";
+import { strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
 import { createInferenceService } from "./services/inference-service.js";
 import { createModelService } from "./services/model-service.js";
@@ -97,18 +97,10 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
-  const rejectBadGetMessage = createGetMessageUtf8Check(
-    services.flatMap((service) => service.service.methods),
-    options.operations?.recordRefused,
-  );
-  if (options.unaryFastPath === false) {
-    return (request, response) => {
-      if (!rejectBadGetMessage(request, response)) adapter(request, response);
-    };
-  }
+  if (options.unaryFastPath === false) return adapter;
   const fastPath = createUnaryFastPath({ ...common, services, ...(options.operations === undefined ? {} : { onRefused: options.operations.recordRefused }) });
   return (request, response) => {
-    if (!fastPath(request, response) && !rejectBadGetMessage(request, response)) adapter(request, response);
+    if (!fastPath(request, response)) adapter(request, response);
   };
 }
 

@@ -1,10 +1,17 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { type UniversalHandler, type UniversalServerRequest, type UniversalServerResponse, encodeEnvelope } from "@connectrpc/connect/protocol";
-import { codeFromHttpStatus, codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import {
+  type UniversalHandler,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+  createAsyncIterable,
+  encodeEnvelope,
+} from "@connectrpc/connect/protocol";
+import { codeFromHttpStatus, codeToHttpStatus, contentTypeUnaryJson, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
+import { getMessageUtf8Error } from "./strict-utf8.js";
 
 /**
  * The code a refused request's error should have. connect-es answers a
@@ -27,6 +34,8 @@ export function correctRefusal(error: ConnectError): ConnectError {
  * checks its envelope, timeout header, compression and size) before the
  * interceptor chain, so the observability interceptor never sees those
  * failures. Each is reported, and its code corrected (correctRefusal).
+ * A Connect GET whose `message` is not UTF-8 is refused here too (see
+ * getMessageUtf8Error), before connect would repair it.
  * The error is read back from the response the client gets — a Connect
  * error body, gRPC trailers, or gRPC-Web's trailer frame — and rewritten
  * there before it is sent. Answers that belong to no protocol (415 for an
@@ -51,30 +60,33 @@ export function handleRefusedRpcs(router: ConnectRouter, report: (rpc: RefusedRp
  * code that sees both the request's context values and the answer.
  */
 function withRefusals(handler: UniversalHandler, report: (rpc: RefusedRpc) => void): UniversalHandler {
+  // Connect GET exists only for side-effect-free methods.
+  const acceptsGet = handler.allowedMethods.includes("GET");
   const handling = async (request: UniversalServerRequest): Promise<UniversalServerResponse> => {
     const startedAt = performance.now();
+    const refused = (error: ConnectError) =>
+      report({ service: handler.service.typeName, method: handler.method.name, requestHeader: request.header, error, durationMs: performance.now() - startedAt });
+    const badGetMessage = acceptsGet && request.method === "GET" ? getMessageUtf8Error(request.url) : undefined;
+    if (badGetMessage !== undefined) {
+      refused(badGetMessage);
+      return connectErrorResponse(badGetMessage);
+    }
     const response = await handler(request);
     // Connect resolves the response once its first bytes are ready: by then a unary call has been through the
     // interceptors, or never will be.
     if (request.contextValues === undefined || isObservedRpc(request.contextValues) || response.body === undefined) return response;
-    const refused: UniversalServerResponse = { ...response };
-    refused.body = settleLastChunk(response.body, (lastChunk) => {
+    const answer: UniversalServerResponse = { ...response };
+    answer.body = settleLastChunk(response.body, (lastChunk) => {
       const sent = errorOfResponse(response, lastChunk);
       if (sent === undefined) return lastChunk;
       const error = correctRefusal(sent);
-      report({ service: handler.service.typeName, method: handler.method.name, requestHeader: request.header, error, durationMs: performance.now() - startedAt });
-      return error === sent ? lastChunk : rewrite(refused, error, lastChunk);
+      refused(error);
+      return error === sent ? lastChunk : rewrite(answer, error, lastChunk);
     });
-    return refused;
+    return answer;
   };
-  return Object.assign(handling, {
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    protocolNames: handler.protocolNames,
-    allowedMethods: handler.allowedMethods,
-    supportedContentType: handler.supportedContentType,
-  });
+  // The route's description (path, methods, content types) stays the handler's.
+  return Object.assign(handling, handler);
 }
 
 /**
@@ -117,6 +129,16 @@ function errorOfResponse(response: UniversalServerResponse, lastChunk: Uint8Arra
   } catch {
     return fallback;
   }
+}
+
+/** A Connect unary error answer, as connect writes one. */
+function connectErrorResponse(error: ConnectError): UniversalServerResponse {
+  const body = errorToJsonBytes(error, {});
+  return {
+    status: codeToHttpStatus(error.code),
+    header: new Headers({ "content-type": contentTypeUnaryJson, "content-length": String(body.byteLength) }),
+    body: createAsyncIterable([body]),
+  };
 }
 
 /** Puts `error` in the response instead of the one connect wrote; returns the last chunk to send. */

@@ -1,10 +1,4 @@
-import type { DescMethod } from "@bufbuild/protobuf";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createMethodUrl } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, contentTypeUnaryJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { type RefusedRpc, sessionIdHeader } from "../interceptors/index.js";
-import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 
 /**
  * The text decoder for Connect's JSON codec (its `jsonOptions.textDecoder`):
@@ -73,61 +67,34 @@ function sequenceLength(lead: number): number {
 }
 
 /**
- * A check for Connect GET requests, run before connect sees them: a
- * `message` query parameter whose percent-decoded bytes are not UTF-8 is
- * answered with `invalid_argument` (a Connect JSON error) and the check
- * returns true (and the refusal is recorded like any other, see
- * createRefusedRpcRecorder); any other request returns false, untouched.
+ * The error for a Connect GET whose `message` query parameter, once
+ * percent-decoded, is not UTF-8; undefined for any other URL (no
+ * `message`, or `base64=1`).
  *
  * Why: connect reads the parameter with URLSearchParams, which replaces
  * such bytes with U+FFFD before strictUtf8Decoder could see them. A binary
- * message must come with `base64=1`, as the Connect protocol has clients
- * send it, and is not affected.
+ * message comes with `base64=1`, as the Connect protocol has clients send
+ * it, and is not affected. handleRefusedRpcs answers with this error.
  *
  * @example
- * const rejectBadGetMessage = createGetMessageUtf8Check(ModelService.methods);
- * const handler = (req, res) => rejectBadGetMessage(req, res) || adapter(req, res);
+ * getMessageUtf8Error("http://127.0.0.1/p.v1.S/Get?encoding=json&message=%FF"); // invalid_argument, offset 0
  */
-export function createGetMessageUtf8Check(
-  methods: Iterable<DescMethod>,
-  onRefused?: (rpc: RefusedRpc) => void,
-): (request: NodeRequest, response: NodeResponse) => boolean {
-  const paths = new Map<string, DescMethod>();
-  for (const method of methods) {
-    // Only these accept GET; connect answers the others' GETs with 405, as before.
-    if (method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) paths.set(createMethodUrl("/", method), method);
+export function getMessageUtf8Error(url: string): ConnectError | undefined {
+  const queryStart = url.indexOf("?");
+  if (queryStart === -1) return undefined;
+  // As URLSearchParams reads them: the first parameter of each name counts, names may be percent-encoded too.
+  const parameters = new Map<string, Uint8Array>();
+  for (const parameter of url.slice(queryStart + 1).split("&")) {
+    const equals = parameter.indexOf("=");
+    const name = Buffer.from(percentDecode(equals === -1 ? parameter : parameter.slice(0, equals))).toString("utf8");
+    if (!parameters.has(name)) parameters.set(name, percentDecode(equals === -1 ? "" : parameter.slice(equals + 1)));
   }
-  return (request, response) => {
-    if (request.method !== "GET") return false;
-    const startedAt = performance.now();
-    const url = request.url ?? "";
-    const queryStart = url.indexOf("?");
-    const method = queryStart === -1 ? undefined : paths.get(url.slice(0, queryStart));
-    if (method === undefined) return false;
-    // As URLSearchParams reads them: the first parameter of each name counts, names may be percent-encoded too.
-    const parameters = new Map<string, Uint8Array>();
-    for (const parameter of url.slice(queryStart + 1).split("&")) {
-      const equals = parameter.indexOf("=");
-      const name = Buffer.from(percentDecode(equals === -1 ? parameter : parameter.slice(0, equals))).toString("utf8");
-      if (!parameters.has(name)) parameters.set(name, percentDecode(equals === -1 ? "" : parameter.slice(equals + 1)));
-    }
-    const bytes = parameters.get("message");
-    const base64 = parameters.get("base64");
-    if (bytes === undefined || (base64 !== undefined && Buffer.from(base64).toString("utf8") === "1")) return false;
-    const offset = firstInvalidUtf8Offset(bytes);
-    if (offset === -1) return false;
-    const error = new ConnectError(`the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset ${offset}`, Code.InvalidArgument);
-    const body = errorToJsonBytes(error, {});
-    response.writeHead(codeToHttpStatus(error.code), { "content-type": contentTypeUnaryJson, "content-length": String(body.byteLength) });
-    response.end(body);
-    const requestHeader = new Headers();
-    for (const name of ["traceparent", "tracestate", sessionIdHeader]) {
-      const value = request.headers[name];
-      if (typeof value === "string") requestHeader.set(name, value);
-    }
-    onRefused?.({ service: method.parent.typeName, method: method.name, requestHeader, error, durationMs: performance.now() - startedAt });
-    return true;
-  };
+  const bytes = parameters.get("message");
+  const base64 = parameters.get("base64");
+  if (bytes === undefined || (base64 !== undefined && Buffer.from(base64).toString("utf8") === "1")) return undefined;
+  const offset = firstInvalidUtf8Offset(bytes);
+  if (offset === -1) return undefined;
+  return new ConnectError(`the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset ${offset}`, Code.InvalidArgument);
 }
 
 /** The bytes a percent-encoded query value stands for ("+" is a space; a "%" without two hex digits is itself). */
@@ -140,7 +107,7 @@ function percentDecode(text: string): Uint8Array {
       bytes.push(Number.parseInt(hex, 16));
       index += 2;
     } else {
-      // The request line's bytes arrive as latin1 characters, one per byte.
+      // A serialised URL is ASCII: any other character is the byte it stands for.
       bytes.push(char === 0x2b ? 0x20 : char & 0xff);
     }
   }

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { firstInvalidUtf8Offset, strictUtf8Decoder } from "../../../server/http/strict-utf8.js";
+import { firstInvalidUtf8Offset, getMessageUtf8Error, strictUtf8Decoder } from "../../../server/http/strict-utf8.js";
 import { createRandom } from "../../helpers/random-json.js";
 
 /** Whether a fatal decoder accepts the bytes as complete UTF-8 text. */
@@ -80,3 +80,22 @@ describe("strictUtf8Decoder", () => {
     ]);
   });
 });
+
+describe("getMessageUtf8Error", () => {
+  const base = "http://127.0.0.1/protogate.v1.ModelService/GetModel?encoding=json";
+  it("names the first bad byte of the percent-decoded message, reading parameters as URLSearchParams does", () => {
+    expect(getMessageUtf8Error(`${base}&message=%7B%22a%22%3A%22%FF%22%7D`)?.rawMessage).toBe(
+      "the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset 6",
+    );
+    // A percent-encoded name counts; so does only the first of two.
+    expect(getMessageUtf8Error(`${base}&%6Dessage=%C3`)?.code).toBe(Code.InvalidArgument);
+    expect(getMessageUtf8Error(`${base}&message=ok&message=%FF`)).toBeUndefined();
+  });
+
+  it("leaves alone well-formed text, a lone %, a base64 message and a URL without one", () => {
+    for (const url of [`${base}&message=%C3%A9+x`, `${base}&message=100%25%`, `${base}&base64=1&message=_w`, base, "http://127.0.0.1/healthz"]) {
+      expect(getMessageUtf8Error(url), url).toBeUndefined();
+    }
+  });
+});
+
