@@ -87,7 +87,8 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
     ...common,
     routes: (router: ConnectRouter) => {
       registerServices(router, services);
-      // It tells refused calls from the rest by the observability interceptor's mark, so it needs the operations.
+      // It tells refused calls from the rest by the observability interceptor's mark, so it needs the operations
+      // (which the gateway always has).
       if (options.operations !== undefined) handleRefusedRpcs(router, options.operations.recordRefused);
     },
     fallback: createProbeRoutes({

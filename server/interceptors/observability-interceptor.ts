@@ -49,8 +49,7 @@ export interface ObservabilityInterceptorOptions {
  * connectNodeAdapter({ routes, interceptors: [createObservabilityInterceptor({ metrics, stats, logger }), createValidateInterceptor()] });
  */
 export function createObservabilityInterceptor(options: ObservabilityInterceptorOptions): Interceptor {
-  const now = options.now ?? (() => performance.now());
-  const randomBytes: RandomBytes = options.randomBytes ?? pooledRandomBytes((size) => nodeRandomBytes(size));
+  const { now, randomBytes } = sourcesOf(options);
   const { metrics } = options;
   // The same for every request: each gets the observation it concerns.
   const onFirstToken = (ttftMs: number, current: RequestObservation) =>
@@ -66,13 +65,14 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     const method = req.method.name;
     const stopInFlight = metrics.startRequest({ service, method });
     const sessionHeader = req.header.get(sessionIdHeader);
-    const sessionHeaderValid = sessionHeader === null || sessionIdPattern.test(sessionHeader);
+    const sessionId = sessionIdOf(sessionHeader);
+    const sessionHeaderValid = sessionHeader === null || sessionId !== undefined;
     const observation = createRequestObservation({
       now,
       randomBytes,
       traceparent: req.header.get("traceparent"),
       tracestate: req.header.get("tracestate"),
-      sessionId: sessionHeader !== null && sessionHeaderValid ? sessionHeader : undefined,
+      sessionId,
       onFirstToken,
       onTokenGap,
       onToolCall,
@@ -143,16 +143,14 @@ export interface RefusedRpc {
  * recordRefused({ service, method, requestHeader, error, durationMs });
  */
 export function createRefusedRpcRecorder(options: ObservabilityInterceptorOptions): (rpc: RefusedRpc) => void {
-  const now = options.now ?? (() => performance.now());
-  const randomBytes: RandomBytes = options.randomBytes ?? pooledRandomBytes((size) => nodeRandomBytes(size));
+  const { now, randomBytes } = sourcesOf(options);
   return (rpc) => {
-    const sessionHeader = rpc.requestHeader.get(sessionIdHeader);
     const observation = createRequestObservation({
       now,
       randomBytes,
       traceparent: rpc.requestHeader.get("traceparent"),
       tracestate: rpc.requestHeader.get("tracestate"),
-      sessionId: sessionHeader !== null && sessionIdPattern.test(sessionHeader) ? sessionHeader : undefined,
+      sessionId: sessionIdOf(rpc.requestHeader.get(sessionIdHeader)),
     });
     setImmediate(record, options, rpc.service, rpc.method, observation, rpc.error, rpc.durationMs);
   };
@@ -217,6 +215,19 @@ function record(
     fallbackFrom: observation.fallbackFrom[0],
     error,
   });
+}
+
+/** The clock and the random source of the options, defaults filled in. */
+function sourcesOf(options: ObservabilityInterceptorOptions): { now: () => number; randomBytes: RandomBytes } {
+  return {
+    now: options.now ?? (() => performance.now()),
+    randomBytes: options.randomBytes ?? pooledRandomBytes((size) => nodeRandomBytes(size)),
+  };
+}
+
+/** The session id a session header names; undefined when there is none or it is malformed. */
+function sessionIdOf(header: string | null): string | undefined {
+  return header !== null && sessionIdPattern.test(header) ? header : undefined;
 }
 
 /** Takes the request's `model` field as the observation's model label, unless one is set. */
