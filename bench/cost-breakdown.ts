@@ -8,69 +8,19 @@
  *
  * Rows (interleaved, median of rounds):
  * - floor: node:http client → upstream
- * - fetch: the same call with fetch (what protogate's upstream call uses)
- * - bare proxy: a 30-line node:http JSON proxy in front of the upstream
+ * - fetch: the same call with fetch (what protogate's upstream call used before node:http)
+ * - bare proxy: bench/bare-proxy.ts, a bare node:http JSON proxy in front of the upstream
  * - Connect Health/Check: protogate's handler answering a trivial Connect
  *   JSON unary RPC (no upstream call): the RPC stack's own cost, on the
  *   unary fast path and through connect-node's adapter
  * - protogate Chat: the real thing, on the fast path and through the adapter
  */
-import { Agent, createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { defaultObservability, resolveConfig } from "../server/config/resolved-config.js";
 import { startGateway } from "../server/gateway.js";
+import { startBareProxy } from "./bare-proxy.js";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
-
-/** A bare JSON proxy: parse, map, forward with node:http, map back. The floor for any Node gateway. */
-async function startBareProxy(upstreamUrl: string): Promise<{ url: string; close(): Promise<void> }> {
-  const upstream = new URL(upstreamUrl);
-  const agent = new Agent({ keepAlive: true });
-  const readAll = (stream: NodeJS.ReadableStream, done: (text: string) => void) => {
-    const chunks: Buffer[] = [];
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("end", () => done(Buffer.concat(chunks).toString("utf8")));
-  };
-  const server = createServer((request, response) => {
-    readAll(request, (text) => {
-      const input = JSON.parse(text) as { model: string; messages: Array<{ content: string }> };
-      const body = Buffer.from(
-        JSON.stringify({ model: input.model, messages: input.messages.map((m) => ({ role: "user", content: m.content })), stream: false }),
-      );
-      const outgoing = httpRequest(
-        {
-          agent,
-          host: upstream.hostname,
-          port: upstream.port,
-          path: "/v1/chat/completions",
-          method: "POST",
-          headers: { "content-type": "application/json", "content-length": body.length },
-        },
-        (upstreamResponse) =>
-          readAll(upstreamResponse, (answer) => {
-            const parsed = JSON.parse(answer) as { model: string; choices: Array<{ message: { content: string } }>; usage: unknown };
-            const out = Buffer.from(
-              JSON.stringify({ model: parsed.model, message: { content: parsed.choices[0]?.message.content }, usage: parsed.usage }),
-            );
-            response.writeHead(200, { "content-type": "application/json", "content-length": out.length });
-            response.end(out);
-          }),
-      );
-      outgoing.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Sequential fetch calls for `durationMs`; CPU µs per call. */
 async function fetchLoop(target: LoadTarget, durationMs: number): Promise<number> {

@@ -1,13 +1,14 @@
 /**
  * Gateway overhead benchmark: a fixed-response OpenAI-compatible upstream,
- * loaded directly, through protogate (Connect JSON unary) and through
- * Portkey's gateway, at several concurrencies, in one run.
+ * loaded directly, through a bare node:http proxy (the floor for any Node
+ * gateway, bench/bare-proxy.ts), through protogate (Connect JSON unary) and
+ * through Portkey's gateway, at several concurrencies, in one run.
  *
  *   bash bench/peers/install-portkey.sh     # once
  *   npm run bench:gateway                   # = npx tsx bench/gateway-overhead.ts
  *   npm run bench:gateway -- --seconds 2 --rounds 1 --targets direct,protogate --cpu-prof
  *
- * Processes: the upstream, protogate and Portkey each run in their own Node
+ * Processes: the upstream, the bare proxy, protogate and Portkey each run in their own Node
  * process; this process is the load generator (and does nothing else while
  * a window is measured). Measurements are interleaved: every round loads
  * each target at each concurrency in turn, so slow drifts of a noisy
@@ -28,10 +29,11 @@ import { startPortkey } from "./peers/portkey.js";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** The endpoints one run can load. */
-export type TargetName = "direct" | "protogate" | "baseline" | "portkey";
+export type TargetName = "direct" | "node-proxy" | "protogate" | "baseline" | "portkey";
 
 const targetLabels: Record<TargetName, string> = {
   direct: "direct (upstream)",
+  "node-proxy": "bare node:http proxy (floor)",
   protogate: "protogate Connect JSON unary",
   baseline: "protogate baseline (--baseline-root)",
   portkey: "Portkey",
@@ -93,7 +95,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       "warmup-seconds": { type: "string", default: "6" },
       "settle-ms": { type: "string", default: "300" },
       concurrency: { type: "string", default: "1,32" },
-      targets: { type: "string", default: "direct,protogate,portkey" },
+      targets: { type: "string", default: "direct,node-proxy,protogate,portkey" },
       "cpu-prof": { type: "boolean", default: false },
       out: { type: "string" },
       "protogate-root": { type: "string" },
@@ -105,7 +107,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
   if (values.help) {
     console.log(
       "usage: npx tsx bench/gateway-overhead.ts [--seconds 4] [--rounds 3] [--warmup-seconds 6] [--settle-ms 300]\n" +
-        "         [--concurrency 1,32] [--targets direct,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
+        "         [--concurrency 1,32] [--targets direct,node-proxy,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
         "         [--protogate-root DIR]   benchmark the protogate checkout in DIR instead of this one\n" +
         "         [--baseline-root DIR]    also run the checkout in DIR as target `baseline`, in the same rounds",
     );
@@ -117,7 +119,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
     return value;
   };
   const targets = values.targets.split(",").map((name) => name.trim());
-  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, protogate, baseline, portkey)`);
+  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, node-proxy, protogate, baseline, portkey)`);
   if (!targets.includes("direct")) throw new Error('--targets must include "direct": added latency is measured against it');
   const baselineRoot = values["baseline-root"] === undefined ? undefined : resolve(values["baseline-root"]);
   if (baselineRoot !== undefined && !targets.includes("baseline")) targets.push("baseline");
@@ -137,11 +139,15 @@ function parseOptions(argv: readonly string[]): RunOptions {
   };
 }
 
+/** Targets that take protogate's JSON chat request and answer with `message.content`. */
+const speaksProtogateJson = (name: TargetName) => name === "protogate" || name === "baseline" || name === "node-proxy";
+
 /** Request bodies and headers for each target; the conversation is the same for all. */
 function loadTargetFor(name: TargetName, baseUrl: string, extraHeaders: Record<string, string> = {}): LoadTarget {
   const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: prompt }] }));
-  if (name === "protogate" || name === "baseline") {
+  if (speaksProtogateJson(name)) {
     return {
+      // The bare proxy answers any path; the same path keeps the request the same.
       url: `${baseUrl}/protogate.v1.InferenceService/Chat`,
       headers: extraHeaders,
       body: Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: prompt }] })),
@@ -161,7 +167,7 @@ async function verifyTarget(name: TargetName, target: LoadTarget): Promise<strin
   const text = await response.text();
   if (response.status !== 200) throw new Error(`${name}: HTTP ${response.status}: ${text.slice(0, 500)}`);
   const json: unknown = JSON.parse(text);
-  const content = readPath(json, name === "protogate" || name === "baseline" ? ["message", "content"] : ["choices", 0, "message", "content"]);
+  const content = readPath(json, speaksProtogateJson(name) ? ["message", "content"] : ["choices", 0, "message", "content"]);
   if (content !== FIXED_CONTENT) throw new Error(`${name}: unexpected answer: ${text.slice(0, 500)}`);
   return text;
 }
@@ -275,6 +281,12 @@ async function main(): Promise<void> {
     const url = (await child.waitForLine(/protogate listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
     servers.set(name, { child, target: loadTargetFor(name, url) });
   };
+  // The floor: a bare node:http proxy, in its own process.
+  if (options.targets.includes("node-proxy")) {
+    const child = startChild("node-proxy", process.execPath, tsxNode("bench/bare-proxy.ts", ["--upstream", upstreamUrl, "--port", "0"]), { cwd: repoRoot });
+    const url = (await child.waitForLine(/bare proxy listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    servers.set("node-proxy", { child, target: loadTargetFor("node-proxy", url) });
+  }
   if (options.targets.includes("protogate")) await startProtogate("protogate", options.protogateRoot);
   if (options.baselineRoot !== undefined) await startProtogate("baseline", options.baselineRoot);
   // 3. Portkey from bench/.peers, in its own process.
@@ -453,6 +465,18 @@ async function main(): Promise<void> {
       `protogate / Portkey throughput at concurrency 32: ${ratio.toFixed(2)}× (goal ≥ ${goals.throughputRatioAtConcurrency32}×): ` +
         (met ? "met" : "MISSED"),
     );
+  }
+  // The floor puts the goals in proportion: what is left of them once Node's HTTP stack is paid for.
+  const floor1 = cell("node-proxy", 1)?.addedMs?.p50;
+  if (floor1 !== undefined) {
+    verdicts.push(
+      `bare node:http proxy added p50 at concurrency 1: ${floor1.toFixed(3)} ms, leaving ${(goals.addedP50AtConcurrency1Ms - floor1).toFixed(3)} ms ` +
+        `of the goal for a gateway's own work (protogate's own work: ${added1 === undefined ? "—" : (added1 - floor1).toFixed(3)} ms)`,
+    );
+  }
+  const floor32 = cell("node-proxy", 32);
+  if (floor32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
+    verdicts.push(`bare node:http proxy / Portkey throughput at concurrency 32: ${(floor32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
   }
   for (const concurrency of options.concurrencies) {
     const current = cell("protogate", concurrency);
