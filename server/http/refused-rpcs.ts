@@ -29,11 +29,27 @@ export function correctRefusal(error: ConnectError): ConnectError {
 }
 
 /**
+ * What a refused call is recorded as when its client went away before the
+ * answer (a reset HTTP/2 stream, a connection closed in the middle of the
+ * body): `canceled`. Connect makes `internal` of a reset stream, `aborted`
+ * of a closed connection and `invalid_argument` of JSON cut short; none of
+ * them reaches the client, and counting them would let any client that
+ * gives up — or resets streams on purpose — inflate the gateway's error
+ * and schema-violation rates. What connect made of it stays as the cause,
+ * for the log.
+ */
+export function clientCancellation(refusal: ConnectError): ConnectError {
+  return new ConnectError("the client went away before the request was answered", Code.Canceled, undefined, undefined, refusal);
+}
+
+/**
  * Makes every handler of the router handle the RPCs it ends without
  * having called the interceptors: connect decodes a unary request (and
  * checks its envelope, timeout header, compression and size) before the
  * interceptor chain, so the observability interceptor never sees those
- * failures. Each is reported, and its code corrected (correctRefusal).
+ * failures. Each is reported, and its code corrected (correctRefusal),
+ * or recorded as `canceled` when the client has already gone
+ * (clientCancellation).
  * A Connect GET whose `message` is not UTF-8 is refused here too (see
  * getMessageUtf8Error), before connect would repair it.
  * The error is read back from the response the client gets — a Connect
@@ -79,6 +95,11 @@ function withRefusals(handler: UniversalHandler, report: (rpc: RefusedRpc) => vo
     answer.body = settleLastChunk(response.body, (lastChunk) => {
       const sent = errorOfResponse(response, lastChunk);
       if (sent === undefined) return lastChunk;
+      // The request's signal aborts when the client's stream or connection closes, which before the answer means it left.
+      if (request.signal.aborted) {
+        refused(clientCancellation(sent));
+        return lastChunk;
+      }
       const error = correctRefusal(sent);
       refused(error);
       return error === sent ? lastChunk : rewrite(answer, error, lastChunk);

@@ -8,7 +8,7 @@ import { collect, connectErrorOf } from "../helpers/async-outcomes.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
 import { runProcess } from "../helpers/run-process.js";
 import { type Scrape, scrapeMetrics } from "../helpers/scrape-metrics.js";
-import { postGrpcRaw, sendRaw } from "../helpers/raw-http.js";
+import { abandonHttp1Request, postGrpcRaw, resetHttp2Request, sendRaw } from "../helpers/raw-http.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 
 const model = "qwen.gguf";
@@ -124,6 +124,33 @@ describe("/metrics, sessions and StatsService", () => {
         chatValidationFailure: delta(before, after, "protogate_requests_total", { service: inference, method: "Chat", model, backend: "none", code: "invalid_argument" }),
       }).toEqual({ chatInvalid: 5, chatInternal: 0, getModelInvalid: 2, violations: 1, chatValidationFailure: 1 });
     });
+  });
+
+  it("counts a client that leaves in the middle of its request as canceled, never as a failure, over every path", async () => {
+    const before = await scrapeMetrics(gateway.url);
+    const path = `/${inference}/Chat`;
+    const json = Buffer.from('{"model":"qwen.gguf","messa');
+    // HTTP/1.1 on the fast path, then through connect-node's adapter (a gzip body); HTTP/2 with Connect JSON and with gRPC.
+    await abandonHttp1Request(gateway.url, { path, headers: { "content-type": "application/json" }, partialBody: json });
+    await abandonHttp1Request(gateway.url, { path, headers: { "content-type": "application/json", "content-encoding": "gzip" }, partialBody: gzipSync(json).subarray(0, 12) });
+    await resetHttp2Request(gateway.url, { path, headers: { "content-type": "application/json" }, partialBody: json });
+    await resetHttp2Request(gateway.url, { path, headers: { "content-type": "application/grpc" }, partialBody: Buffer.from([0, 0, 0, 0, 40, 10, 3]) });
+
+    const refused = (after: Scrape, code: string) =>
+      delta(before, after, "protogate_requests_total", { service: inference, method: "Chat", model: "none", backend: "none", code });
+    await vi.waitFor(async () => {
+      expect(refused(await scrapeMetrics(gateway.url), "canceled")).toBe(4);
+    });
+    const after = await scrapeMetrics(gateway.url);
+    // What connect makes of a cut-off request — internal, aborted, invalid_argument — counts nowhere.
+    expect({ internal: refused(after, "internal"), aborted: refused(after, "aborted"), invalid: refused(after, "invalid_argument") }).toEqual({
+      internal: 0,
+      aborted: 0,
+      invalid: 0,
+    });
+    expect(delta(before, after, "protogate_request_violations_total", { service: inference, method: "Chat" })).toBe(0);
+    // And the gateway serves the next client as usual.
+    expect((await client.inference.chat({ model, messages: user("still there?") })).message?.content).toBeTruthy();
   });
 
   it("counts a stream in flight while it runs and back to zero after the client cancels", async () => {

@@ -1,5 +1,6 @@
 import { request as httpRequest } from "node:http";
-import { connect as connectHttp2 } from "node:http2";
+import { connect as connectHttp2, constants as http2Constants } from "node:http2";
+import { connect as connectTcp } from "node:net";
 
 /** What a raw HTTP/1.1 exchange returned, exactly as it came off the wire. */
 export interface RawHttpResponse {
@@ -84,5 +85,78 @@ export function postGrpcRaw(baseUrl: string, path: string, body: Buffer): Promis
       });
     });
     stream.end(body);
+  });
+}
+
+/** A request its client abandons halfway: headers sent, then part of a body that promised more. */
+export interface AbandonedRequest {
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  /** The part of the body sent before the client leaves. */
+  readonly partialBody: Buffer;
+}
+
+/**
+ * Sends an HTTP/1.1 request's headers and part of its body, then closes
+ * the connection. `Expect: 100-continue` makes the server say when it has
+ * taken the request (Node answers 100 Continue as it starts the handler),
+ * so the client leaves while the handler waits for the rest of the body.
+ * Resolves once the connection is closed.
+ *
+ * @example
+ * await abandonHttp1Request(gateway.url, { path: "/protogate.v1.InferenceService/Chat", headers: { "content-type": "application/json" }, partialBody: Buffer.from('{"mo') });
+ */
+export function abandonHttp1Request(baseUrl: string, request: AbandonedRequest): Promise<void> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(Number(url.port), url.hostname);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no 100 Continue within 10 s")));
+    socket.once("error", reject);
+    socket.once("close", () => resolve());
+    socket.once("connect", () => {
+      const head = Object.entries({ ...request.headers, host: url.host, "content-length": String(request.partialBody.length + 100), expect: "100-continue" })
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("");
+      socket.write(`POST ${request.path} HTTP/1.1\r\n${head}\r\n`);
+    });
+    let received = "";
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+      if (!received.startsWith("HTTP/1.1 100 ")) return;
+      socket.write(request.partialBody, () => socket.destroy());
+    });
+  });
+}
+
+/**
+ * Opens an HTTP/2 stream with the request's headers and part of its body,
+ * waits until the server has taken it (a PING sent after the headers is
+ * answered only once they were processed), then resets the stream with
+ * CANCEL, as a gRPC client that gives up does. Resolves once the stream
+ * is closed.
+ *
+ * @example
+ * await resetHttp2Request(gateway.url, { path: "/protogate.v1.InferenceService/Chat", headers: { "content-type": "application/grpc" }, partialBody: Buffer.from([0, 0, 0, 0, 9]) });
+ */
+export function resetHttp2Request(baseUrl: string, request: AbandonedRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const session = connectHttp2(baseUrl);
+    session.on("error", reject);
+    const stream = session.request({ ...request.headers, ":method": "POST", ":path": request.path });
+    stream.on("error", () => undefined); // the reset is ours
+    // Once the stream has its id, its HEADERS are queued; the PING goes out with or after them.
+    stream.once("ready", () => {
+      stream.write(request.partialBody);
+      session.ping((error) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        stream.close(http2Constants.NGHTTP2_CANCEL, () => {
+          session.close();
+          resolve();
+        });
+      });
+    });
   });
 }
