@@ -40,6 +40,8 @@ interface UpstreamRequest {
 
 /** A 2xx answer from a backend, its body not yet read. Read it with `text()` or `lines()`, which hold it to the size limit. */
 export interface UpstreamResponse {
+  /** The `content-type` header as sent, lower-cased; "" when there was none. */
+  readonly contentType: string;
   /** The body as it arrives; leaving the iteration early closes the connection. */
   readonly body: AsyncIterable<Uint8Array>;
   /** The whole body as UTF-8 text; longer than the limit, a protocol failure. */
@@ -134,6 +136,7 @@ function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
 
 function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamResponse {
   return {
+    contentType: message.headers["content-type"]?.toLowerCase() ?? "",
     body: message,
     text: () => readWholeBody(message, maxBytes, "fail"),
     lines: (signal) => readLines(message, signal, maxBytes),

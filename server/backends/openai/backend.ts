@@ -72,6 +72,12 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
     const mapper = createChunkMapper();
     try {
+      if (response.contentType.startsWith("application/json")) {
+        // A server that ignores `stream: true` answers with one JSON body. Read as events it would look cut off,
+        // be retried, and have the model generate the same answer again, in vain.
+        await readBodyText(response, signal); // so the connection goes back to the pool
+        throw new UpstreamError({ kind: "protocol", detail: `answered a streaming request with ${response.contentType}, not text/event-stream` });
+      }
       for await (const line of response.lines(signal)) {
         if (!line.startsWith("data:")) continue; // comments, event names, blank separators
         const data = line.slice(5).trim();

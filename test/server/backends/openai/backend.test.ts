@@ -567,6 +567,16 @@ describe.each(flavours)("OpenAI-compatible backend (%s): failures", (flavour) =>
     expect([error.code, error.rawMessage]).toEqual([Code.Internal, `backend "${flavour}" sent a malformed response`]);
   });
 
+  it("maps a streaming request answered with one JSON body to internal, not to a cut-off stream worth retrying", async () => {
+    const { fake, backend } = await setup(flavour);
+    const completion = JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }] });
+    fake.enqueue({ kind: "raw", status: 200, headers: { "content-type": "application/json; charset=utf-8" }, body: completion });
+    const { items, error } = await collectUntilError((await backend.chatStream(chatRequest(), call(fake))).result);
+    expect(items).toEqual([]);
+    expect([error.code, error.rawMessage]).toEqual([Code.Internal, `backend "${flavour}" sent a malformed response`]);
+    expect(String(error.cause)).toContain("answered a streaming request with application/json; charset=utf-8, not text/event-stream");
+  });
+
   it("treats a stream that ends without a finish reason as cut off", async () => {
     const { fake, backend } = await setup(flavour);
     fake.enqueue({
