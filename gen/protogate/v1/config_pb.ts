@@ -543,9 +543,10 @@ export type LimitsConfig = Message<"protogate.v1.LimitsConfig"> & {
 
   /**
    * Largest answer read from a backend, in bytes: a whole non-streamed
-   * body, or one line of a stream (default 32 MiB; 0 keeps the default).
-   * A backend that sends more fails the call with `internal`, instead of
-   * growing the gateway's memory without bound.
+   * body, one line of a stream, or the tool calls of a streamed answer,
+   * which the gateway holds until they are complete (default 32 MiB; 0
+   * keeps the default). A backend that sends more fails the call with
+   * `internal`, instead of growing the gateway's memory without bound.
    *
    * @generated from field: uint32 max_backend_response_bytes = 4;
    */

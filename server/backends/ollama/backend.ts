@@ -12,7 +12,8 @@ import type {
 } from "../backend.js";
 import { asCount, asObject, asString } from "../json-guards.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
-import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
+import { createToolCallBudget } from "../tool-call-budget.js";
+import { type UpstreamResponse, createUpstreamClient, defaultMaxResponseBytes, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { ollamaError } from "./errors.js";
 import { capabilitiesFromShow, contextLengthFromShow, namedModels, parseChatLine, toWireRequest } from "./map.js";
 
@@ -23,7 +24,7 @@ export interface OllamaBackendOptions {
   readonly baseUrl: string;
   /** Bearer token, for an Ollama behind an authenticating proxy. */
   readonly apiKey?: string;
-  /** The most of an answer read: a whole body, or one line of a stream (default 32 MiB). */
+  /** The most of an answer read: a whole body, one line of a stream, or a stream's tool calls (default 32 MiB). */
   readonly maxResponseBytes?: number;
 }
 
@@ -37,6 +38,7 @@ export interface OllamaBackendOptions {
  */
 export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   const upstream = createUpstreamClient(options);
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   /** /api/show answers by name and digest; they only change when the model does. */
   const showCache = new Map<string, unknown>();
 
@@ -70,13 +72,19 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   }
 
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
+    const toolCalls = createToolCallBudget(maxResponseBytes);
     try {
       for await (const line of response.lines(signal)) {
         if (line.trim() === "") continue;
         const parsed = parseChatLine(line);
         if (parsed.reasoning !== "") yield { kind: "reasoning", text: parsed.reasoning };
         if (parsed.content !== "") yield { kind: "content", text: parsed.content };
-        for (const call of parsed.toolCalls) yield { kind: "tool-call", call };
+        for (const call of parsed.toolCalls) {
+          toolCalls.spend(call.id);
+          toolCalls.spend(call.name);
+          toolCalls.spend(call.arguments);
+          yield { kind: "tool-call", call };
+        }
         if (parsed.finish !== undefined) {
           yield { kind: "finish", ...parsed.finish };
           return;

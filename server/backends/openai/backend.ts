@@ -12,7 +12,8 @@ import type {
 } from "../backend.js";
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
-import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
+import { createToolCallBudget } from "../tool-call-budget.js";
+import { type UpstreamResponse, createUpstreamClient, defaultMaxResponseBytes, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { openAiError } from "./errors.js";
 import { type OpenAiFlavour, completionToResult, createChunkMapper, toWireRequest } from "./map.js";
 
@@ -23,7 +24,7 @@ export interface OpenAiBackendOptions {
   readonly baseUrl: string;
   /** Bearer token, if the server wants one. */
   readonly apiKey?: string;
-  /** The most of an answer read: a whole body, or one line of a stream (default 32 MiB). */
+  /** The most of an answer read: a whole body, one line of a stream, or a stream's tool calls (default 32 MiB). */
   readonly maxResponseBytes?: number;
 }
 
@@ -37,6 +38,7 @@ export interface OpenAiBackendOptions {
  */
 export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   const upstream = createUpstreamClient(options);
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   let flavour: OpenAiFlavour = "generic";
   /** The models of the last successful /v1/models, reported as loading while the server loads. */
   let knownModels: readonly BackendModel[] = [];
@@ -70,7 +72,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   }
 
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
-    const mapper = createChunkMapper();
+    const mapper = createChunkMapper(createToolCallBudget(maxResponseBytes));
     try {
       if (response.contentType.startsWith("application/json")) {
         // A server that ignores `stream: true` answers with one JSON body. Read as events it would look cut off,

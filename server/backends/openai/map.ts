@@ -15,6 +15,7 @@ import { asArray, asCount, asNumber, asObject, asString } from "../json-guards.j
 import { createRawJsonBody } from "../raw-json-body.js";
 import { toolParametersJson } from "../tool-schema.js";
 import { samplingFields } from "../sampling-fields.js";
+import type { ToolCallBudget } from "../tool-call-budget.js";
 import { UpstreamError } from "../upstream-failure.js";
 import type { WireChatRequest, WireMessage } from "./wire.js";
 
@@ -220,8 +221,8 @@ export interface ChunkMapper {
   finish(): BackendFinish | undefined;
 }
 
-/** Creates a ChunkMapper for one stream. */
-export function createChunkMapper(): ChunkMapper {
+/** Creates a ChunkMapper for one stream; the tool calls' text is counted against `toolCalls`. */
+export function createChunkMapper(toolCalls: ToolCallBudget): ChunkMapper {
   let rawFinishReason: string | undefined;
   let usage: BackendUsage | undefined;
   let timings: BackendTimings = {};
@@ -246,13 +247,13 @@ export function createChunkMapper(): ChunkMapper {
       for (const value of asArray(delta?.tool_calls)) {
         const call = asObject(value);
         const fn = asObject(call?.function);
-        events.push({
-          kind: "tool-call-delta",
-          index: asCount(call?.index) ?? 0,
-          id: asString(call?.id),
-          name: asString(fn?.name),
-          argumentsFragment: asString(fn?.arguments) ?? "",
-        });
+        const id = asString(call?.id);
+        const name = asString(fn?.name);
+        const argumentsFragment = asString(fn?.arguments) ?? "";
+        toolCalls.spend(id);
+        toolCalls.spend(name);
+        toolCalls.spend(argumentsFragment);
+        events.push({ kind: "tool-call-delta", index: asCount(call?.index) ?? 0, id, name, argumentsFragment });
       }
       const finishReason = asString(choice.finish_reason);
       if (finishReason !== undefined && finishReason !== "") rawFinishReason = finishReason;

@@ -345,6 +345,19 @@ describe("Ollama backend: failures and cancellation", () => {
     expect(error.code).toBe(Code.Unavailable);
   });
 
+  it("fails a stream whose tool calls grow past the response limit, after passing on what came before", async () => {
+    const fake = await createOllamaFake();
+    fakes.push(fake);
+    const backend = createOllamaBackend({ id: "ollama", baseUrl: fake.url, maxResponseBytes: 200 });
+    // Each line carries one whole call: name "f" and 38 characters of arguments, 39 in all; the sixth passes 200.
+    const line = JSON.stringify({ message: { role: "assistant", content: "", tool_calls: [{ function: { name: "f", arguments: { a: "y".repeat(30) } } }] }, done: false });
+    fake.enqueue({ kind: "raw", status: 200, headers: { "content-type": "application/x-ndjson" }, body: `${line}\n`.repeat(6) + '{"done":true,"done_reason":"stop"}\n' });
+    const { items, error } = await collectUntilError((await backend.chatStream(chatRequest(), call())).result);
+    expect(items.map((item) => (item.kind === "tool-call" ? item.call.arguments : item.kind))).toEqual(Array(5).fill(`{"a":"${"y".repeat(30)}"}`));
+    expect([error.code, error.rawMessage]).toEqual([Code.Internal, 'backend "ollama" sent a malformed response']);
+    expect(String(error.cause)).toContain("the answer's tool calls are longer than 200 characters (limits.maxBackendResponseBytes)");
+  });
+
   it("maps a malformed line to internal", async () => {
     const { fake, backend } = await setup();
     fake.enqueue({ kind: "raw", status: 200, headers: { "content-type": "application/x-ndjson" }, body: "{SECRET\n" });

@@ -577,6 +577,21 @@ describe.each(flavours)("OpenAI-compatible backend (%s): failures", (flavour) =>
     expect(String(error.cause)).toContain("answered a streaming request with application/json; charset=utf-8, not text/event-stream");
   });
 
+  it("fails a stream whose tool calls grow past the response limit, after passing on what came before", async () => {
+    const fake = await createOpenAiFake({ flavour });
+    fakes.push(fake);
+    const backend = createOpenAiBackend({ id: flavour, baseUrl: fake.url, maxResponseBytes: 200 });
+    const chunk = (delta: object) => `data: ${JSON.stringify({ choices: [{ index: 0, delta }] })}\n\n`;
+    const fragment = chunk({ tool_calls: [{ index: 0, function: { arguments: "x".repeat(40) } }] });
+    const opening = chunk({ tool_calls: [{ index: 0, id: "c1", type: "function", function: { name: "f", arguments: "" } }] });
+    // Every line is far below the limit; the arguments held for the call are not: "c1" + "f" + 4 × 40 = 163, then 203.
+    fake.enqueue({ kind: "raw", status: 200, headers: { "content-type": "text/event-stream" }, body: opening + fragment.repeat(6) + "data: [DONE]\n\n" });
+    const { items, error } = await collectUntilError((await backend.chatStream(chatRequest(), call(fake))).result);
+    expect(items.map((item) => (item.kind === "tool-call-delta" ? item.argumentsFragment.length : item.kind))).toEqual([0, 40, 40, 40, 40]);
+    expect([error.code, error.rawMessage]).toEqual([Code.Internal, `backend "${flavour}" sent a malformed response`]);
+    expect(String(error.cause)).toContain("the answer's tool calls are longer than 200 characters (limits.maxBackendResponseBytes)");
+  });
+
   it("treats a stream that ends without a finish reason as cut off", async () => {
     const { fake, backend } = await setup(flavour);
     fake.enqueue({
