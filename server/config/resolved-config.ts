@@ -91,7 +91,7 @@ export interface ResolvedConfig {
   readonly backends: readonly ResolvedBackend[];
   readonly aliases: ReadonlyArray<{ readonly name: string; readonly model: string }>;
   readonly maxRequestBytes: number;
-  /** The most of a backend's answer read: a whole body, or one line of a stream. */
+  /** The most of a backend's answer read: a whole body, one line of a stream, or a stream's tool calls. */
   readonly maxBackendResponseBytes: number;
   readonly maxTimeoutMs: number;
   readonly shutdownGraceMs: number;
