@@ -8,6 +8,7 @@ import { ModelService } from "../gen/protogate/v1/model_service_pb.js";
 import { SandboxService } from "../gen/protogate/v1/sandbox_service_pb.js";
 import { StatsService } from "../gen/protogate/v1/stats_service_pb.js";
 import type { GatewayOperations } from "./gateway-operations.js";
+import { createBoundedValidator } from "./interceptors/index.js";
 import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
@@ -138,5 +139,5 @@ export function createInProcessTransport(options: Pick<GatewayAppOptions, "catal
 
 /** Every router's interceptors: the operations' first (outermost, so they see validation failures), then protovalidate. */
 function interceptorsOf(operations: GatewayOperations | undefined): Interceptor[] {
-  return [...(operations?.interceptors ?? []), createValidateInterceptor()];
+  return [...(operations?.interceptors ?? []), createValidateInterceptor({ validator: createBoundedValidator() })];
 }

@@ -11,3 +11,4 @@ export {
   createRefusedRpcRecorder,
   sessionIdHeader,
 } from "./observability-interceptor.js";
+export { createBoundedValidator } from "./bounded-validator.js";

@@ -156,6 +156,19 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     expect(violations(error)).toEqual([{ field: "messages[1]", ruleId: "message.tool_call_id", message: "a tool message needs tool_call_id" }]);
   });
 
+  it("refuses a list over its max_items after checking it only as far as the limit", async () => {
+    // Over gRPC (binary, a few bytes a message) to stay under this gateway's 64 KiB request limit.
+    const orphan = { role: Role.TOOL, content: "42" };
+    const messages = Array.from({ length: 6000 }, (_, index) => (index === 1 || index === 5000 ? orphan : user));
+    const error = await connectErrorOf(grpc.inference.chat({ model: "qwen.gguf", messages }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    // Message 5000 lies past the limit (4096) and is never looked at: the cost of refusing stays that of the largest allowed request.
+    expect(violations(error).map(({ field, ruleId }) => ({ field, ruleId }))).toEqual([
+      { field: "messages", ruleId: "repeated.max_items" },
+      { field: "messages[1]", ruleId: "message.tool_call_id" },
+    ]);
+  });
+
   it("rejects temperature 3", async () => {
     const error = await chatError({ model: "qwen.gguf", messages: [user], sampling: { temperature: 3 } });
     const message = "must be greater than or equal to 0 and less than or equal to 2";
