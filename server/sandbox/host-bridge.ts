@@ -15,12 +15,13 @@ import {
   type Message,
   toJsonString,
 } from "@bufbuild/protobuf";
-import { createValidator, type Validator } from "@bufbuild/protovalidate";
+import type { Validator } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { sandboxJsonWriteOptions } from "../../sandbox/codegen/index.js";
 import type { CallSdk, SdkReply } from "../../sandbox/executor/index.js";
+import { createBoundedValidator } from "../interceptors/index.js";
 import type { MethodRoute } from "./sandbox-sdk.js";
 
 /** Options of {@link createHostBridge}. */
@@ -31,7 +32,7 @@ export interface HostBridgeOptions {
   readonly maxResponseBytes?: number;
   /** Headers sent with every call (for example who the caller is). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** The protovalidate validator (default: a new one). */
+  /** The protovalidate validator (default: a new one that checks an oversized list only as far as its limit, see createBoundedValidator). */
   readonly validator?: Validator;
 }
 
@@ -57,7 +58,7 @@ function responseJson(schema: DescMessage, message: Message): string {
  * await executor.execute({ code, services: sdk.exposed, callSdk });
  */
 export function createHostBridge(options: HostBridgeOptions): CallSdk {
-  const validator = options.validator ?? createValidator();
+  const validator = options.validator ?? createBoundedValidator();
   const maxResponseBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
   const headers = options.headers ?? {};
 

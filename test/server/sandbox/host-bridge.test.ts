@@ -109,6 +109,14 @@ describe("the host bridge", () => {
     expect(received.length).toBe(before);
   });
 
+  it("checks a list over its max_items only as far as the limit, as the gateway's own validation does", async () => {
+    const messages = Array.from({ length: 5000 }, (_, index) => ({ role: index === 4500 ? "ROLE_TOOL" : "ROLE_USER", content: "a" }));
+    const reply = await call("inference", "chat", JSON.stringify({ model: "qwen", messages }));
+    expect(reply).toMatchObject({ kind: "error", code: "invalid_argument" });
+    // The tool result without tool_call_id at index 4500 lies past the limit (4096): not looked at.
+    expect((reply as { message: string }).message).toBe("messages: must contain no more than 4096 item(s) [repeated.max_items]");
+  });
+
   it("passes the service's error code and message through", async () => {
     expect(await call("models", "getModel", '{"model":"llama"}')).toEqual({
       kind: "error",
