@@ -1,6 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { violationsError } from "../chat/violations.js";
+import { boundText } from "../log/bounded-text.js";
+
+/** The most of an option key quoted in an error, in characters. */
+const maxShownKeyChars = 64;
 
 /** The JSON type a backend option must have. */
 export type OptionType = "number" | "integer" | "boolean" | "string" | "string-or-number" | "object" | "array";
@@ -22,14 +26,16 @@ export function checkBackendOptions(
   const checked: Record<string, JsonValue> = {};
   if (options === undefined) return checked;
   for (const [key, value] of Object.entries(options)) {
-    const path = `${fieldPath}.${key}`;
+    // A key is quoted back in the error; no allowed key is anywhere near this long.
+    const shownKey = boundText(key, maxShownKeyChars);
+    const path = `${fieldPath}.${shownKey}`;
     // Own keys only: "constructor" or "__proto__" must be unknown, not Object.prototype's members.
     const expected = Object.hasOwn(allowlist, key) ? allowlist[key] : undefined;
     if (expected === undefined) {
       throw violationsError(
         path,
         "backend_options.unknown_key",
-        `unknown option "${key}"; allowed: ${Object.keys(allowlist).sort().join(", ")}`,
+        `unknown option "${shownKey}"; allowed: ${Object.keys(allowlist).sort().join(", ")}`,
       );
     }
     if (value === undefined || !hasType(value, expected)) {

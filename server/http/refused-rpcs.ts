@@ -10,22 +10,34 @@ import { codeFromHttpStatus, codeToHttpStatus, contentTypeUnaryJson, errorFromJs
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import type { RefusedRpc } from "../interceptors/index.js";
+import { boundText } from "../log/bounded-text.js";
 import { isObservedRpc } from "../observability/index.js";
 import { getMessageUtf8Error } from "./strict-utf8.js";
 
+/** The longest refusal message a client gets back, in characters. */
+const maxRefusalMessageChars = 1024;
+
 /**
- * The code a refused request's error should have. connect-es answers a
- * binary message that does not unmarshal with `internal` ("parse binary:
- * …"), as grpc-go does; but the fault is the client's, like JSON that does
- * not decode (already `invalid_argument`), and connect-go answers it with
- * `invalid_argument`. `internal` would also page operators for clients'
- * garbage. Only called for requests no interceptor saw, so a "parse
- * binary" error there is the request's, never the response's.
+ * A refused request's error as the client should get it.
+ *
+ * The code: connect-es answers a binary message that does not unmarshal
+ * with `internal` ("parse binary: …"), as grpc-go does; but the fault is
+ * the client's, like JSON that does not decode (already
+ * `invalid_argument`), and connect-go answers it with `invalid_argument`.
+ * `internal` would also page operators for clients' garbage. Only called
+ * for requests no interceptor saw, so a "parse binary" error there is the
+ * request's, never the response's.
+ *
+ * The message: connect quotes an unknown JSON key in full, so a 3 MB key
+ * came back as a 3 MB message (and went into the log); it is cut to
+ * 1 024 characters (boundText).
  */
 export function correctRefusal(error: ConnectError): ConnectError {
-  if (error.code !== Code.Internal || !error.rawMessage.startsWith("parse binary: ")) return error;
+  const binaryGarbage = error.code === Code.Internal && error.rawMessage.startsWith("parse binary: ");
+  const message = boundText(error.rawMessage, maxRefusalMessageChars);
+  if (!binaryGarbage && message === error.rawMessage) return error;
   // Such an error has no details to carry over.
-  return new ConnectError(error.rawMessage, Code.InvalidArgument, error.metadata, undefined, error.cause);
+  return new ConnectError(message, binaryGarbage ? Code.InvalidArgument : error.code, error.metadata, undefined, error.cause);
 }
 
 /**

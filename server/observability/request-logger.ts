@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type DestinationStream, type LevelWithSilent, type Logger, pino, stdTimeFunctions } from "pino";
+import { boundText } from "../log/bounded-text.js";
 import { codeLabel } from "./labels.js";
 import type { RequestRecord } from "./metrics.js";
 
@@ -30,6 +31,12 @@ export const redactedPaths: readonly string[] = [
 
 /** Longest error cause text written to the log, in characters. */
 const maxCauseLength = 500;
+
+/** Longest error message written to the log, in characters: messages quote what was wrong, which a client chooses. */
+const maxMessageLength = 1024;
+
+/** Longest model name written to the log, in characters (the longest a request may name). */
+const maxModelChars = 256;
 
 /**
  * One finished RPC, as `logRequest` takes it: what the metrics record, plus
@@ -109,8 +116,9 @@ const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown,
  * Prompts and completions are never logged: `logRequest` copies only the
  * named fields of RequestLogEntry (extra properties are dropped at run
  * time too), and none of them holds message content. An error is written
- * as its code, its client-safe message, and the first 500 characters of
- * its cause — for backend errors that is the upstream error body, which a
+ * as its code, its client-safe message (cut to 1 024 characters: messages
+ * quote what was wrong), and the first 500 characters of its cause — for
+ * backend errors that is the upstream error body, which a
  * backend could in principle make echo input; keep that in mind when
  * shipping logs elsewhere. Credentials are redacted with pino's `redact`
  * (see `redactedPaths`) on every line, including lines of `logger`.
@@ -147,7 +155,8 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
       };
       if (entry.sessionId !== undefined) line.session_id = entry.sessionId;
       if (entry.traceId !== undefined) line.trace_id = entry.traceId;
-      if (entry.model !== undefined) line.model = entry.model;
+      // The requested model is the client's text, checked against its 256-character rule only after this is known.
+      if (entry.model !== undefined) line.model = boundText(entry.model, maxModelChars);
       if (entry.backend !== undefined) line.backend = entry.backend;
       if (entry.upstreamMs !== undefined) line.upstream_ms = round(entry.upstreamMs);
       if (entry.ttftMs !== undefined) line.ttft_ms = round(entry.ttftMs);
@@ -164,11 +173,11 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
 /** An error as log fields: code, client-safe message, cut cause. Never a stack trace. */
 function describeError(error: unknown): Record<string, string> {
   const connectError = ConnectError.from(error);
-  const fields: Record<string, string> = { code: codeLabel(connectError.code), message: connectError.rawMessage };
+  const fields: Record<string, string> = { code: codeLabel(connectError.code), message: boundText(connectError.rawMessage, maxMessageLength) };
   const cause: unknown = connectError.cause;
   if (cause !== undefined && cause !== error) {
     const text = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : undefined;
-    if (text !== undefined && text !== "") fields.cause = text.slice(0, maxCauseLength);
+    if (text !== undefined && text !== "") fields.cause = boundText(text, maxCauseLength);
   }
   return fields;
 }

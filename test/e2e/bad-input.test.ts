@@ -14,7 +14,7 @@ import {
 } from "../../sdk/index.js";
 import { connectErrorOf } from "../helpers/async-outcomes.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
-import { postGrpcRaw } from "../helpers/raw-http.js";
+import { postGrpcRaw, sendRaw } from "../helpers/raw-http.js";
 import { startTestGateway } from "../helpers/start-test-gateway.js";
 
 const maxRequestBytes = 64 * 1024;
@@ -167,6 +167,32 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
       { field: "messages", ruleId: "repeated.max_items" },
       { field: "messages[1]", ruleId: "message.tool_call_id" },
     ]);
+  });
+
+  it("quotes a client's long text back only in part: an unknown JSON key, an unknown backend option", async () => {
+    const key = "k".repeat(50_000);
+    const quoted = /^cannot decode message protogate\.v1\.(ChatRequest|GetModelRequest) from JSON: key "k+… \(\d+ more characters\)$/;
+    // An unknown JSON key: connect's own refusal, on the fast path (POST) and through the adapter (Connect GET, in a URL's room).
+    const post = await sendRaw(gateway.url, {
+      path: chatPath,
+      headers: { "content-type": "application/json" },
+      body: `{"model":"qwen.gguf","messages":[{"role":"ROLE_USER","content":"hi"}],"${key}":1}`,
+    });
+    const get = await sendRaw(gateway.url, {
+      method: "GET",
+      path: `/protogate.v1.ModelService/GetModel?encoding=json&message=${encodeURIComponent(`{"${key.slice(0, 8000)}":1}`)}`,
+    });
+    for (const answer of [post, get]) {
+      const error = JSON.parse(answer.body.toString("utf8")) as { code: string; message: string };
+      expect(error.code).toBe("invalid_argument");
+      expect(error.message).toMatch(quoted);
+      expect(error.message.indexOf("…")).toBe(1024);
+    }
+    // An unknown backend option: the gateway's own check quotes 64 characters of the key, in the message and the field path.
+    const error = await chatError({ model: "qwen.gguf", messages: [user], backendOptions: { openai: { [key]: true } } });
+    const shown = `${"k".repeat(64)}… (${50_000 - 64} more characters)`;
+    expect(error.rawMessage).toMatch(new RegExp(`^backend_options\\.openai\\.${shown.replace(/[()]/g, "\\$&")}: unknown option "${shown.replace(/[()]/g, "\\$&")}"; allowed: `));
+    expect(error.rawMessage.length).toBeLessThan(2000);
   });
 
   it("rejects temperature 3", async () => {

@@ -88,12 +88,23 @@ describe("createRequestLogger", () => {
     const error = internal?.error as Record<string, string>;
     expect(error.code).toBe("internal");
     expect(error.message).toBe('backend "llama" failed (HTTP 500)');
-    expect(error.cause?.startsWith("HTTP 500: boom xxx")).toBe(true);
-    expect(error.cause).toHaveLength(500);
+    // 500 characters kept, and how many were left out said.
+    expect(error.cause).toMatch(/^HTTP 500: boom x+… \(\d+ more characters\)$/);
+    expect(error.cause?.indexOf("…")).toBe(500);
     expect(Object.keys(error).sort()).toEqual(["cause", "code", "message"]);
     expect(invalid?.level).toBe("warn");
     expect(invalid?.error).toEqual({ code: "invalid_argument", message: "messages must not be empty" });
     expect(canceled?.level).toBe("info");
+  });
+
+  it("cuts the model and the error message, which quote a client's text, to a bounded length", () => {
+    const { logRequest, parsed } = setup();
+    const key = "k".repeat(100_000);
+    logRequest({ ...entry, model: "m".repeat(100_000), code: Code.InvalidArgument, error: new ConnectError(`key "${key}" is unknown`, Code.InvalidArgument) });
+    const [line] = parsed();
+    expect(line?.model).toBe(`${"m".repeat(256)}… (99744 more characters)`);
+    // `key "` + 100 000 k + `" is unknown`: 100 017 characters, 1 024 kept.
+    expect((line?.error as Record<string, string>).message).toBe(`key "${"k".repeat(1019)}… (98993 more characters)`);
   });
 
   it("redacts credentials on every line", () => {
