@@ -19,7 +19,19 @@ export interface ListenOptions {
   readonly requestTimeoutMs?: number;
   /** Time an HTTP/2 connection may stay open without a stream before it is closed with GOAWAY (default 300 s). */
   readonly http2IdleTimeoutMs?: number;
+  /** Streams one HTTP/2 connection may have open at once (default `defaultHttp2MaxConcurrentStreams`). */
+  readonly http2MaxConcurrentStreams?: number;
 }
+
+/**
+ * Streams one HTTP/2 connection may have open at once, unless configured.
+ * Node's default is 2³²−1: one connection opened 20 000 `Health/Watch`
+ * streams and grew the gateway by 600 MB. gRPC and Connect clients wait
+ * for a free stream rather than fail, so the limit costs a well-behaved
+ * client nothing; a client that ignores it gets its extra streams refused
+ * (REFUSED_STREAM) before any handler runs.
+ */
+export const defaultHttp2MaxConcurrentStreams = 256;
 
 /** A listening server that serves HTTP/1.1 and h2c on one port. */
 export interface DualProtocolServer {
@@ -82,7 +94,10 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
   // (connections are handed to it below), so without this a client sending a header line every few seconds kept
   // its connection, and its file descriptor, forever.
   http1.emit("listening");
-  const http2: Http2Server = createHttp2Server(tracked);
+  const http2: Http2Server = createHttp2Server(
+    { settings: { maxConcurrentStreams: options.http2MaxConcurrentStreams ?? defaultHttp2MaxConcurrentStreams } },
+    tracked,
+  );
   http2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));

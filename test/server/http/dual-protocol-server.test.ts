@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { type ClientHttp2Session, connect as connectHttp2 } from "node:http2";
 import { connect } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DualProtocolServer, type ListenOptions, listenDualProtocol } from "../../../server/http/dual-protocol-server.js";
 
 describe("listenDualProtocol", () => {
@@ -47,6 +47,51 @@ describe("listenDualProtocol", () => {
     // A request that sends its headers in time is served as ever.
     const good = await fetch(`${server.url}/`);
     expect([good.status, await good.text()]).toEqual([200, "ok"]);
+  });
+
+  it("lets one HTTP/2 connection have only so many streams at once, and says so in its settings", async () => {
+    const held: Array<() => void> = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const server = await listenDualProtocol(
+      (_request, response) => {
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        held.push(() => {
+          running--;
+          response.end("ok");
+        });
+      },
+      { host: "127.0.0.1", port: 0, http2MaxConcurrentStreams: 2 },
+    );
+    servers.push(server);
+    const session = connectHttp2(server.url);
+    await once(session, "remoteSettings");
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(2);
+    const answers = [1, 2, 3].map(() => {
+      const stream = session.request({ ":method": "POST", ":path": "/held" });
+      stream.end();
+      stream.resume();
+      return once(stream, "close");
+    });
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    // A PING is answered only after every frame sent before it was read: a third stream would have started by now.
+    await new Promise<void>((resolve, reject) => session.ping((error) => (error === null ? resolve() : reject(error))));
+    expect(running).toBe(2);
+    held.shift()?.();
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    for (const release of held.splice(0)) release();
+    await Promise.all(answers);
+    expect(mostAtOnce).toBe(2);
+    session.close();
+  });
+
+  it("advertises 256 streams per HTTP/2 connection by default, not Node's 2³²−1", async () => {
+    const server = await serve("/none", Promise.resolve(), {});
+    const session = connectHttp2(server.url);
+    await once(session, "remoteSettings");
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(256);
+    session.close();
   });
 
   it("closes an HTTP/2 connection left without a stream, but not one whose stream stays silent longer", async () => {
