@@ -3,10 +3,14 @@ export interface ProgressWatchdog {
   /** Aborted with the parent's reason, or with a limit's reason when it passes. */
   readonly signal: AbortSignal;
   /**
-   * Records progress (an event arrived). The first call ends the wait for
-   * the first event; from then on the idle limit applies to each gap.
+   * Records progress (an event arrived, and the consumer has it). The first
+   * call ends the wait for the first event; from then on the idle limit
+   * applies to each gap. Until `awaiting()`, the clock is stopped: the
+   * consumer, not the backend, is taking its time.
    */
   progress(): void;
+  /** The consumer asks for the next event: the gap the idle limit measures starts now. */
+  awaiting(): void;
   /** Clears the timer and stops following the parent; call when the stream is over. */
   dispose(): void;
 }
@@ -21,13 +25,27 @@ export interface ProgressWatchdogOptions {
   readonly firstEventReason: () => unknown;
   /** The abort reason when a later gap is too long. */
   readonly idleReason: () => unknown;
+  /**
+   * The abort reason when the consumer holds an event longer than the idle
+   * limit without asking for the next (a client that stopped reading);
+   * absent: a consumer may take as long as it likes.
+   */
+  readonly readerIdleReason?: () => unknown;
   /** A monotonic clock in milliseconds (default `performance.now`). */
   readonly now?: () => number;
 }
 
 /**
  * Creates a watchdog for a streamed backend call: a time-to-first-token
- * limit, then a stall (idle) limit between events. One timer serves both:
+ * limit, then a stall (idle) limit between events. A gap counts from the
+ * consumer asking for the next event, not from the last event: a client
+ * that reads slowly holds the gateway's writes, so the gateway stops
+ * asking the backend, and that gap is the client's. Counted from the last
+ * event, a slow reader's stream was aborted as "backend stalled" and
+ * charged to a backend that had long finished. A consumer that holds an
+ * event longer than the idle limit is stopped too, with its own reason
+ * (`readerIdleReason`): the backend would otherwise keep a generation
+ * going for a client that reads nothing. One timer serves all three:
  * `progress()` only stores a time, and the timer, when it fires early,
  * re-arms itself for the rest of the gap, so a fast stream costs no timer
  * churn per token. Like createTimeoutSignal it holds its own timer, so the
@@ -39,13 +57,17 @@ export interface ProgressWatchdogOptions {
  *   firstEventReason: () => new ConnectError("no first token in time", Code.DeadlineExceeded),
  *   idleReason: () => new ConnectError("the stream stalled", Code.DeadlineExceeded),
  * });
- * for await (const event of backendEvents(watchdog.signal)) { watchdog.progress(); … }
+ * const events = backendEvents(watchdog.signal);
+ * for (;;) { watchdog.awaiting(); const next = await events.next(); watchdog.progress(); … }
  * watchdog.dispose();
  */
 export function createProgressWatchdog(parent: AbortSignal, options: ProgressWatchdogOptions): ProgressWatchdog {
   const now = options.now ?? (() => performance.now());
   const controller = new AbortController();
   let started = false;
+  /** The consumer has the last event and has not asked for the next. */
+  let holding = false;
+  /** When the last event arrived, or when the consumer last asked for one. */
   let lastProgress = now();
   let timer: NodeJS.Timeout | undefined;
   let disposed = false;
@@ -62,8 +84,12 @@ export function createProgressWatchdog(parent: AbortSignal, options: ProgressWat
     const ms = limit();
     if (ms === undefined) return;
     const waited = now() - lastProgress;
+    if (holding && options.readerIdleReason === undefined) {
+      arm(ms); // nothing to measure until the consumer asks again
+      return;
+    }
     if (waited >= ms) {
-      controller.abort(started ? options.idleReason() : options.firstEventReason());
+      controller.abort(holding ? options.readerIdleReason?.() : started ? options.idleReason() : options.firstEventReason());
       return;
     }
     arm(ms - waited);
@@ -85,6 +111,7 @@ export function createProgressWatchdog(parent: AbortSignal, options: ProgressWat
     signal: controller.signal,
     progress() {
       lastProgress = now();
+      holding = true;
       if (started) return;
       started = true;
       // The idle limit replaces the first-event limit: re-arm for it.
@@ -92,6 +119,11 @@ export function createProgressWatchdog(parent: AbortSignal, options: ProgressWat
       timer = undefined;
       const idle = options.idleMs;
       if (idle !== undefined && !disposed && !controller.signal.aborted) arm(idle);
+    },
+    awaiting() {
+      if (!holding) return;
+      holding = false;
+      lastProgress = now();
     },
     dispose() {
       disposed = true;

@@ -270,6 +270,9 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
           },
           idleReason: () =>
             progressTimeout(`backend "${target.backendId}" stalled: no event for ${policy.streamIdleTimeoutMs} ms`),
+          // The client's doing, not the backend's: no TimeoutError cause, so the circuit breaker ignores it.
+          readerIdleReason: () =>
+            new ConnectError(`the client read nothing for ${policy.streamIdleTimeoutMs} ms; the backend call was stopped`, Code.DeadlineExceeded),
         });
         try {
           const prepared = await call.backend.chatStream(request, { backendModel: target.name, signal: watchdog.signal, headers: call.headers });
@@ -304,6 +307,7 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
           try {
             let result: IteratorResult<BackendStreamEvent>;
             if (pending === undefined) {
+              watchdog.awaiting();
               result = await iterator.next();
               watchdog.progress();
             } else {

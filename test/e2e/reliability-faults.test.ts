@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect as connectHttp2 } from "node:http2";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { defaultRoutePolicy, type ResolvedRoute, type RoutePolicy } from "../../server/config/resolved-config.js";
 import type { RunningGateway } from "../../server/gateway.js";
@@ -221,6 +223,42 @@ describe("reliability under injected faults", () => {
     expect(items.map((response) => response.event.case)).toEqual(["start", "contentDelta", "contentDelta"]);
     expect([error.code, error.rawMessage]).toEqual([Code.DeadlineExceeded, 'backend "llama" stalled: no event for 200 ms']);
     await llama.waitForAbort();
+    expect(chats(llama)).toHaveLength(1);
+    await expectNothingInFlight(target);
+  });
+
+  it("stops a client that reads nothing after the idle limit, as the client's doing, not a backend stall", async () => {
+    const llama = await fake();
+    const target = await gateway([{ id: "llama", kind: "openai", url: llama.url }], [route({ streamIdleTimeoutMs: 200 })]);
+    // A backend still generating (it never finishes), and more text than the gateway buffers for a client that does
+    // not read (about 64 KiB), so that the gateway stops reading the backend.
+    llama.enqueue({ kind: "hang", content: "once upon a time ".repeat(6000), afterChunks: 25_000 });
+
+    // A client that reads nothing: with a receive window of 0 the gateway's writes wait, and so does its reading
+    // from the backend, which is not stalled at all.
+    const session = connectHttp2(target.url, { settings: { initialWindowSize: 0 } });
+    cleanups.push(async () => void session.destroy());
+    const body = Buffer.from(JSON.stringify({ model, messages: [{ role: "ROLE_USER", content: "Tell me a story" }] }));
+    const stream = session.request({ ":method": "POST", ":path": `/${inference}/ChatStream`, "content-type": "application/connect+json" });
+    stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]));
+    await once(stream, "response");
+    // The backend's generation is stopped for the reader that does not read...
+    await llama.waitForAbort();
+
+    // ...and once the client reads, its stream ends with the client's reason, not "backend stalled".
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    session.settings({ initialWindowSize: 65_535 });
+    await once(stream, "end");
+    // Connect streaming frames: a flags byte, a 4-byte length, then JSON; the last (flags 2) ends the stream.
+    const frames: Array<Record<string, unknown>> = [];
+    const received = Buffer.concat(chunks);
+    for (let offset = 0; offset < received.length; offset += 5 + received.readUInt32BE(offset + 1)) {
+      frames.push(JSON.parse(received.subarray(offset + 5, offset + 5 + received.readUInt32BE(offset + 1)).toString("utf8")) as Record<string, unknown>);
+    }
+    expect(frames.at(-1)).toEqual({
+      error: { code: "deadline_exceeded", message: "the client read nothing for 200 ms; the backend call was stopped" },
+    });
     expect(chats(llama)).toHaveLength(1);
     await expectNothingInFlight(target);
   });

@@ -360,7 +360,9 @@ export type RouteConfig = Message<"protogate.v1.RouteConfig"> & {
   /**
    * ChatStream only: longest gap between two streamed events once
    * generation has started, in milliseconds (default 60000; 0 keeps the
-   * default). A stalled stream ends with deadline_exceeded.
+   * default). A stalled stream ends with deadline_exceeded. The same limit
+   * stops the backend call of a client that leaves the next event unread
+   * that long; that is not counted as the backend's failure.
    *
    * @generated from field: uint32 stream_idle_timeout_ms = 4;
    */
