@@ -15,14 +15,10 @@
  */
 import { Agent, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
+import { type StandaloneServer, flagValue, portFlag, runWhenMain } from "./standalone-server.js";
 
-/** A running bare proxy. */
-export interface BareProxy {
-  /** Base URL; it answers POSTs to any path. */
-  readonly url: string;
-  close(): Promise<void>;
-}
+/** A running bare proxy; its URL answers POSTs to any path. */
+export type BareProxy = StandaloneServer;
 
 /** The chat request the proxy reads: protogate's JSON shape, unchecked. */
 interface ProxiedChat {
@@ -91,26 +87,8 @@ export async function startBareProxy(upstreamUrl: string, port = 0): Promise<Bar
   };
 }
 
-async function main(argv: readonly string[]): Promise<void> {
-  const flag = (name: string) => {
-    const index = argv.indexOf(name);
-    return index === -1 ? undefined : argv[index + 1];
-  };
-  const upstreamUrl = flag("--upstream");
+runWhenMain(import.meta.url, "bare proxy", (argv) => {
+  const upstreamUrl = flagValue(argv, "--upstream");
   if (upstreamUrl === undefined) throw new Error("usage: npx tsx bench/bare-proxy.ts --upstream URL [--port 0]");
-  const port = Number(flag("--port") ?? "0");
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error("--port needs a number from 0 to 65535");
-  const proxy = await startBareProxy(upstreamUrl, port);
-  // bench/gateway-overhead.ts reads this line to learn the URL.
-  console.log(`bare proxy listening on ${proxy.url}`);
-  const stop = () => void proxy.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+  return startBareProxy(upstreamUrl, portFlag(argv));
+});

@@ -10,7 +10,7 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
+import { portFlag, runWhenMain } from "./standalone-server.js";
 
 /** The one model the upstream lists (a llama.cpp-style GGUF file name). */
 export const FIXED_MODEL = "Llama-3.2-1B-Instruct-Q4_K_M.gguf";
@@ -142,21 +142,5 @@ export async function startFixedUpstream(options: FixedUpstreamOptions = {}): Pr
   };
 }
 
-async function main(argv: readonly string[]): Promise<void> {
-  const portFlag = argv.indexOf("--port");
-  const port = portFlag === -1 ? 0 : Number(argv[portFlag + 1]);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error("--port needs a number from 0 to 65535");
-  const upstream = await startFixedUpstream({ port });
-  // bench/gateway-overhead.ts reads this line to learn the URL.
-  console.log(`fixed upstream listening on ${upstream.url}`);
-  const stop = () => void upstream.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+// bench/gateway-overhead.ts starts it so and reads the "listening on" line to learn the URL.
+runWhenMain(import.meta.url, "fixed upstream", (argv) => startFixedUpstream({ port: portFlag(argv) }));

@@ -8,6 +8,16 @@ function aborted(signal: AbortSignal): Promise<unknown> {
 
 const reasons = { firstEventReason: () => "first-event", idleReason: () => "idle" };
 
+/** Runs `body` with vitest's fake timers (Date.now included), real ones again afterwards. */
+function withFakeTimers(body: () => void): void {
+  vi.useFakeTimers();
+  try {
+    body();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 describe("createProgressWatchdog", () => {
   it("fires the first-event reason when no event comes in time", async () => {
     const watchdog = createProgressWatchdog(new AbortController().signal, { firstEventMs: 30, idleMs: 1000, ...reasons });
@@ -31,8 +41,7 @@ describe("createProgressWatchdog", () => {
   });
 
   it("stops the clock while the consumer holds an event, and counts a gap from its next request", () => {
-    vi.useFakeTimers();
-    try {
+    withFakeTimers(() => {
       const watchdog = createProgressWatchdog(new AbortController().signal, { firstEventMs: 1000, idleMs: 100, now: () => Date.now(), ...reasons });
       watchdog.progress(); // the first event; the consumer has it and is busy writing it to a slow client
       vi.advanceTimersByTime(10_000);
@@ -43,14 +52,11 @@ describe("createProgressWatchdog", () => {
       vi.advanceTimersByTime(1);
       expect(watchdog.signal.reason).toBe("idle");
       watchdog.dispose();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it("stops a consumer that holds an event past the idle limit, with the reader's own reason", () => {
-    vi.useFakeTimers();
-    try {
+    withFakeTimers(() => {
       const options = { firstEventMs: 1000, idleMs: 100, now: () => Date.now(), readerIdleReason: () => "reader-idle", ...reasons };
       const watchdog = createProgressWatchdog(new AbortController().signal, options);
       watchdog.progress();
@@ -62,9 +68,7 @@ describe("createProgressWatchdog", () => {
       vi.advanceTimersByTime(1);
       expect(watchdog.signal.reason).toBe("reader-idle");
       watchdog.dispose();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it("follows the parent's abort, with the parent's reason", async () => {
