@@ -89,7 +89,12 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
-  const server = await listenDualProtocol(handler, { host: config.host, port: config.port });
+  const server = await listenDualProtocol(handler, {
+    host: config.host,
+    port: config.port,
+    ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+    onConnectionDropped: () => operations.metrics.recordConnectionDropped(),
+  });
   const adminUrl = await operations.startAdmin({ draining: () => draining, host: config.host });
 
   let closing: Promise<void> | undefined;

@@ -94,6 +94,8 @@ export interface ResolvedConfig {
   /** The most of a backend's answer read: a whole body, one line of a stream, or a stream's tool calls. */
   readonly maxBackendResponseBytes: number;
   readonly maxTimeoutMs: number;
+  /** Client connections open at once; undefined: derived from the open-file limit (see defaultMaxConnections). */
+  readonly maxConnections?: number | undefined;
   readonly shutdownGraceMs: number;
   readonly discoveryIntervalMs: number;
   /** Reliability routes, first match wins; absent or empty: `defaultRoutePolicy` for every model. */
@@ -302,6 +304,7 @@ export function resolveConfig(
     maxRequestBytes: orDefault(file?.limits?.maxRequestBytes, configDefaults.maxRequestBytes),
     maxBackendResponseBytes: orDefault(file?.limits?.maxBackendResponseBytes, configDefaults.maxBackendResponseBytes),
     maxTimeoutMs: orDefault(file?.limits?.maxTimeoutMs, configDefaults.maxTimeoutMs),
+    maxConnections: file?.limits?.maxConnections ? file.limits.maxConnections : undefined,
     shutdownGraceMs: orDefault(file?.limits?.shutdownGraceMs, configDefaults.shutdownGraceMs),
     discoveryIntervalMs: orDefault(file?.discoveryIntervalMs, configDefaults.discoveryIntervalMs),
     ...(file !== undefined && file.routes.length > 0 ? { routes: file.routes.map(resolveRoute) } : {}),

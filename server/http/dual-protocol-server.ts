@@ -2,6 +2,7 @@ import { type Server as HttpServer, createServer as createHttpServer } from "nod
 import { type Http2Server, type ServerHttp2Session, createServer as createHttp2Server } from "node:http2";
 import { type AddressInfo, type Socket, createServer as createNetServer } from "node:net";
 import { Duplex } from "node:stream";
+import { defaultMaxConnections } from "./connection-limit.js";
 import type { NodeHandler, NodeResponse } from "./probe-routes.js";
 
 /** The HTTP/2 connection preface every h2c client sends first. */
@@ -21,6 +22,10 @@ export interface ListenOptions {
   readonly http2IdleTimeoutMs?: number;
   /** Streams one HTTP/2 connection may have open at once (default `defaultHttp2MaxConcurrentStreams`). */
   readonly http2MaxConcurrentStreams?: number;
+  /** Client connections open at once; more are closed on arrival (default `defaultMaxConnections()`). */
+  readonly maxConnections?: number;
+  /** Called for each connection closed on arrival because `maxConnections` were open. */
+  readonly onConnectionDropped?: () => void;
 }
 
 /**
@@ -129,6 +134,8 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
     };
     socket.on("data", onData);
   });
+  net.maxConnections = options.maxConnections ?? defaultMaxConnections();
+  net.on("drop", () => options.onConnectionDropped?.());
 
   await new Promise<void>((resolve, reject) => {
     net.once("error", reject);

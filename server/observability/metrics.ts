@@ -160,6 +160,8 @@ export interface GatewayMetrics {
   recordToolCallParseFailure(failure: { readonly model: string | undefined; readonly status: ArgumentsStatus }): void;
   /** Counts one sandbox execution by outcome ("-" becomes "_"; outcomes outside the allowlist count as "other"). */
   recordSandboxExecution(outcome: string): void;
+  /** Counts a client connection closed on arrival because the connection limit was reached. */
+  recordConnectionDropped(): void;
   /** Counts a response that violated the schema its request asked for. */
   recordSchemaViolation(labels: { readonly service: string; readonly method: string }): void;
   /** Counts a request rejected for breaking a rule of its message (invalid_argument with a buf.validate.Violations detail). */
@@ -253,6 +255,8 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
   const sessionsEvicted = counter("protogate_sessions_evicted_total", [],
     "Sessions closed early because the tracker reached its size limit (also counted in protogate_sessions_total).");
   const sessionsActive = gauge("protogate_sessions_active", [], "Sessions seen recently and not yet closed.");
+  const connectionsDropped = counter("protogate_connections_dropped_total", [],
+    "Client connections closed on arrival because limits.maxConnections were open.");
 
   const modelLabel = (model: string | undefined) =>
     model === undefined || model === "" ? noneLabel : options.knownModels().has(model) ? model : unknownLabel;
@@ -362,6 +366,10 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     setErrorFreeSessionRatio(window, ratio) {
       if (ratio === undefined || !Number.isFinite(ratio)) errorFreeSessionRatio.remove({ window });
       else errorFreeSessionRatio.set({ window }, ratio);
+    },
+
+    recordConnectionDropped() {
+      connectionsDropped.inc();
     },
 
     recordSessionClosed(outcome, closeOptions) {

@@ -86,6 +86,35 @@ describe("listenDualProtocol", () => {
     session.close();
   });
 
+  it("closes connections over maxConnections on arrival, counts them, and keeps serving the open ones", async () => {
+    let dropped = 0;
+    const server = await listenDualProtocol((_request, response) => response.end("ok"), {
+      host: "127.0.0.1",
+      port: 0,
+      maxConnections: 2,
+      onConnectionDropped: () => dropped++,
+    });
+    servers.push(server);
+    const open = async () => {
+      const socket = connect(server.port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      await once(socket, "connect");
+      return socket;
+    };
+    const ask = (socket: ReturnType<typeof connect>) => {
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("latin1")));
+      socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      return once(socket, "close").then(() => answer);
+    };
+    const [first, second] = [await open(), await open()];
+    const third = await open(); // the TCP handshake completes in the kernel; the server closes it at once
+    expect(await ask(third)).toBe("");
+    expect(dropped).toBe(1);
+    expect(await ask(first)).toMatch(/^HTTP\/1\.1 200 .*ok$/s);
+    expect(await ask(second)).toMatch(/^HTTP\/1\.1 200 .*ok$/s);
+  });
+
   it("advertises 256 streams per HTTP/2 connection by default, not Node's 2³²−1", async () => {
     const server = await serve("/none", Promise.resolve(), {});
     const session = connectHttp2(server.url);
