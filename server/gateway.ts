@@ -10,6 +10,7 @@ import { type GatewayOperations, createGatewayOperations } from "./gateway-opera
 import { createHealthRegistry } from "./health/health-registry.js";
 import { computeHealthStates } from "./health/health-states.js";
 import { listenDualProtocol } from "./http/dual-protocol-server.js";
+import { defaultMaxInFlightRequests, isProbeRequest, shedLoad } from "./http/load-shedding.js";
 import { type Logger, silentLogger } from "./log/logger.js";
 import { embeddedSandboxSettings } from "./config/sandbox-settings.js";
 import { type GatewaySandbox, createMcpEndpoint, setUpGatewaySandbox } from "./sandbox/index.js";
@@ -89,7 +90,12 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
-  const server = await listenDualProtocol(handler, {
+  const guarded = shedLoad(handler, {
+    maxInFlight: config.maxInFlightRequests ?? defaultMaxInFlightRequests,
+    exempt: isProbeRequest,
+    onShed: () => operations.metrics.recordRequestShed(),
+  });
+  const server = await listenDualProtocol(guarded, {
     host: config.host,
     port: config.port,
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),

@@ -96,6 +96,8 @@ export interface ResolvedConfig {
   readonly maxTimeoutMs: number;
   /** Client connections open at once; undefined: derived from the open-file limit (see defaultMaxConnections). */
   readonly maxConnections?: number | undefined;
+  /** Requests in flight at once, probes excepted; more are refused (see shedLoad); undefined: `defaultMaxInFlightRequests`. */
+  readonly maxInFlightRequests?: number | undefined;
   readonly shutdownGraceMs: number;
   readonly discoveryIntervalMs: number;
   /** Reliability routes, first match wins; absent or empty: `defaultRoutePolicy` for every model. */
@@ -305,6 +307,7 @@ export function resolveConfig(
     maxBackendResponseBytes: orDefault(file?.limits?.maxBackendResponseBytes, configDefaults.maxBackendResponseBytes),
     maxTimeoutMs: orDefault(file?.limits?.maxTimeoutMs, configDefaults.maxTimeoutMs),
     maxConnections: file?.limits?.maxConnections ? file.limits.maxConnections : undefined,
+    maxInFlightRequests: file?.limits?.maxInFlightRequests ? file.limits.maxInFlightRequests : undefined,
     shutdownGraceMs: orDefault(file?.limits?.shutdownGraceMs, configDefaults.shutdownGraceMs),
     discoveryIntervalMs: orDefault(file?.discoveryIntervalMs, configDefaults.discoveryIntervalMs),
     ...(file !== undefined && file.routes.length > 0 ? { routes: file.routes.map(resolveRoute) } : {}),

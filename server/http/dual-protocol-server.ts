@@ -29,7 +29,8 @@ export interface ListenOptions {
 }
 
 /**
- * Streams one HTTP/2 connection may have open at once, unless configured.
+ * Streams one HTTP/2 connection may have open at once, unless the
+ * listener is given another number.
  * Node's default is 2³²−1: one connection opened 20 000 `Health/Watch`
  * streams and grew the gateway by 600 MB. gRPC and Connect clients wait
  * for a free stream rather than fail, so the limit costs a well-behaved

@@ -162,6 +162,8 @@ export interface GatewayMetrics {
   recordSandboxExecution(outcome: string): void;
   /** Counts a client connection closed on arrival because the connection limit was reached. */
   recordConnectionDropped(): void;
+  /** Counts a request refused because the gateway had its limit of requests in flight. */
+  recordRequestShed(): void;
   /** Counts a response that violated the schema its request asked for. */
   recordSchemaViolation(labels: { readonly service: string; readonly method: string }): void;
   /** Counts a request rejected for breaking a rule of its message (invalid_argument with a buf.validate.Violations detail). */
@@ -257,6 +259,8 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
   const sessionsActive = gauge("protogate_sessions_active", [], "Sessions seen recently and not yet closed.");
   const connectionsDropped = counter("protogate_connections_dropped_total", [],
     "Client connections closed on arrival because limits.maxConnections were open.");
+  const requestsShed = counter("protogate_requests_shed_total", [],
+    "Requests refused before they were read because limits.maxInFlightRequests were in flight.");
 
   const modelLabel = (model: string | undefined) =>
     model === undefined || model === "" ? noneLabel : options.knownModels().has(model) ? model : unknownLabel;
@@ -370,6 +374,10 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
 
     recordConnectionDropped() {
       connectionsDropped.inc();
+    },
+
+    recordRequestShed() {
+      requestsShed.inc();
     },
 
     recordSessionClosed(outcome, closeOptions) {

@@ -42,7 +42,7 @@ describe("resolveConfig", () => {
         { id: "ollama", kind: BackendKind.OLLAMA, url: "http://127.0.0.1:11434" },
       ],
       aliases: [{ name: "fast", model: "a" }],
-      limits: { maxRequestBytes: 1024, maxTimeoutMs: 0, shutdownGraceMs: 500, maxBackendResponseBytes: 65536, maxConnections: 300 },
+      limits: { maxRequestBytes: 1024, maxTimeoutMs: 0, shutdownGraceMs: 500, maxBackendResponseBytes: 65536, maxConnections: 300, maxInFlightRequests: 50 },
       discoveryIntervalMs: 0,
     });
     expect(resolveConfig(config, noArgs, {})).toEqual({
@@ -56,6 +56,7 @@ describe("resolveConfig", () => {
       maxRequestBytes: 1024,
       maxBackendResponseBytes: 65536,
       maxConnections: 300,
+      maxInFlightRequests: 50,
       maxTimeoutMs: configDefaults.maxTimeoutMs,
       shutdownGraceMs: 500,
       discoveryIntervalMs: configDefaults.discoveryIntervalMs,
