@@ -48,6 +48,8 @@ export interface SandboxSettings {
   };
   /** Runs in progress (running or queued) before Execute answers resource_exhausted. */
   readonly maxPendingRuns: number;
+  /** Checks in progress (checking or queued) before Check answers resource_exhausted. */
+  readonly maxPendingChecks: number;
   /** `service.method` or `service.*` patterns; empty: every method. */
   readonly allowedMethods: readonly string[];
   readonly operatorServices: readonly OperatorServiceSettings[];
@@ -61,6 +63,7 @@ export const sandboxDefaults = {
   maxSdkCalls: 50,
   maxOutputBytes: 256 * 1024,
   maxPendingRuns: 64,
+  maxPendingChecks: 64,
   operatorTimeoutMs: 30_000,
 } as const;
 
@@ -80,6 +83,7 @@ export const embeddedSandboxSettings: SandboxSettings = {
     maxOutputBytes: sandboxDefaults.maxOutputBytes,
   },
   maxPendingRuns: sandboxDefaults.maxPendingRuns,
+  maxPendingChecks: sandboxDefaults.maxPendingChecks,
   allowedMethods: [],
   operatorServices: [],
 };
@@ -140,6 +144,7 @@ export function resolveSandboxSettings(
       maxOutputBytes: orDefault(sandbox?.maxOutputBytes, sandboxDefaults.maxOutputBytes),
     },
     maxPendingRuns: orDefault(sandbox?.maxPendingRuns, sandboxDefaults.maxPendingRuns),
+    maxPendingChecks: orDefault(sandbox?.maxPendingChecks, sandboxDefaults.maxPendingChecks),
     allowedMethods: [...(sandbox?.allowedMethods ?? [])],
     operatorServices,
   };

@@ -79,7 +79,7 @@ export interface GatewaySandbox {
 /** Options of {@link createGatewaySandbox}. */
 export interface GatewaySandboxOptions {
   readonly sdk: SandboxSdk;
-  readonly settings: Pick<SandboxSettings, "poolSize" | "checkerWorkers" | "limits" | "maxPendingRuns">;
+  readonly settings: Pick<SandboxSettings, "poolSize" | "checkerWorkers" | "limits" | "maxPendingRuns" | "maxPendingChecks">;
   /** The gateway's log; each run writes one `sandbox run` line. */
   readonly log: Logger;
   /** Called with each run's audit record (for metrics). */
@@ -111,6 +111,7 @@ export function createGatewaySandbox(options: GatewaySandboxOptions): GatewaySan
   let executor: SandboxExecutor | undefined;
   let closed = false;
   let pending = 0;
+  let pendingChecks = 0;
 
   const closedError = () => new ConnectError("the sandbox is shut down", Code.Unavailable);
 
@@ -176,7 +177,19 @@ export function createGatewaySandbox(options: GatewaySandboxOptions): GatewaySan
 
   return {
     surface: sdk.surface,
-    check: runCheck,
+    async check(code) {
+      if (closed) throw closedError();
+      // Each waiting check holds its code (up to 100 000 characters) in memory; a flood waits here no longer.
+      if (pendingChecks >= settings.maxPendingChecks) {
+        throw new ConnectError(`the sandbox is busy (${pendingChecks} checks in progress); try again shortly`, Code.ResourceExhausted);
+      }
+      pendingChecks += 1;
+      try {
+        return await runCheck(code);
+      } finally {
+        pendingChecks -= 1;
+      }
+    },
     async execute(request) {
       if (closed) throw closedError();
       if (pending >= settings.maxPendingRuns) {

@@ -14,6 +14,7 @@ describe("the sandbox section of the config file", () => {
       checkerWorkers: defaultCheckerWorkers(),
       limits: { wallTimeMs: 5000, memoryMb: 64, maxSdkCalls: 50, maxOutputBytes: 262144 },
       maxPendingRuns: 64,
+      maxPendingChecks: 64,
       allowedMethods: [],
       operatorServices: [],
     });

@@ -30,7 +30,7 @@ describe("the gateway's sandbox", () => {
     const sdk = createSandboxSdk({ gateway: loadGatewayDescriptors(), gatewayTransport, operators: [], allowedMethods: [] });
     sandbox = createGatewaySandbox({
       sdk,
-      settings: { ...embeddedSandboxSettings, poolSize: 1, maxPendingRuns: 1, limits: { ...embeddedSandboxSettings.limits, wallTimeMs: 400 } },
+      settings: { ...embeddedSandboxSettings, poolSize: 1, maxPendingRuns: 1, maxPendingChecks: 1, limits: { ...embeddedSandboxSettings.limits, wallTimeMs: 400 } },
       log: silentLogger,
       onRun: (record) => records.push(record),
     });
@@ -54,6 +54,13 @@ describe("the gateway's sandbox", () => {
     await expect(sandbox.execute({ code: "return 1;", caller: "t", via: "rpc" })).rejects.toMatchObject({ code: Code.ResourceExhausted });
     expect(await waiting).toMatchObject({ kind: "limit", limit: "wall-time" });
     expect(await sandbox.execute({ code: "return 2;", caller: "t", via: "rpc" })).toMatchObject({ kind: "ok", returnJson: "2" });
+  });
+
+  it("answers resource_exhausted when too many checks are in progress, and checks again once one is done", async () => {
+    const first = sandbox.check("return 1;");
+    await expect(sandbox.check("return 2;")).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    expect(await first).toMatchObject({ kind: "ok" });
+    expect(await sandbox.check("return 3;")).toMatchObject({ kind: "ok" });
   });
 
   it("reports every run to onRun with its audit record", async () => {
