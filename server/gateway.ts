@@ -10,7 +10,8 @@ import { type GatewayOperations, createGatewayOperations } from "./gateway-opera
 import { createHealthRegistry } from "./health/health-registry.js";
 import { computeHealthStates } from "./health/health-states.js";
 import { listenDualProtocol } from "./http/dual-protocol-server.js";
-import { defaultMaxInFlightRequests, isProbeRequest, shedLoad } from "./http/load-shedding.js";
+import { defaultMaxInFlightRequests } from "./http/load-shedding.js";
+import { isProbeRequest } from "./http/probe-routes.js";
 import { type Logger, silentLogger } from "./log/logger.js";
 import { embeddedSandboxSettings } from "./config/sandbox-settings.js";
 import { type GatewaySandbox, createMcpEndpoint, setUpGatewaySandbox } from "./sandbox/index.js";
@@ -90,16 +91,14 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
-  const guarded = shedLoad(handler, {
-    maxInFlight: config.maxInFlightRequests ?? defaultMaxInFlightRequests,
-    exempt: isProbeRequest,
-    onShed: () => operations.metrics.recordRequestShed(),
-  });
-  const server = await listenDualProtocol(guarded, {
+  const server = await listenDualProtocol(handler, {
     host: config.host,
     port: config.port,
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
     onConnectionDropped: () => operations.metrics.recordConnectionDropped(),
+    maxInFlight: config.maxInFlightRequests ?? defaultMaxInFlightRequests,
+    exemptFromInFlightLimit: isProbeRequest,
+    onShed: () => operations.metrics.recordRequestShed(),
   });
   const adminUrl = await operations.startAdmin({ draining: () => draining, host: config.host });
 

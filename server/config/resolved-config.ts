@@ -96,7 +96,7 @@ export interface ResolvedConfig {
   readonly maxTimeoutMs: number;
   /** Client connections open at once; undefined: derived from the open-file limit (see defaultMaxConnections). */
   readonly maxConnections?: number | undefined;
-  /** Requests in flight at once, probes excepted; more are refused (see shedLoad); undefined: `defaultMaxInFlightRequests`. */
+  /** Requests in flight at once, probes excepted; more are refused (see refuseOverloaded); undefined: `defaultMaxInFlightRequests`. */
   readonly maxInFlightRequests?: number | undefined;
   readonly shutdownGraceMs: number;
   readonly discoveryIntervalMs: number;

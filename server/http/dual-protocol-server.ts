@@ -3,7 +3,8 @@ import { type Http2Server, type ServerHttp2Session, createServer as createHttp2S
 import { type AddressInfo, type Socket, createServer as createNetServer } from "node:net";
 import { Duplex } from "node:stream";
 import { defaultMaxConnections } from "./connection-limit.js";
-import type { NodeHandler, NodeResponse } from "./probe-routes.js";
+import { refuseOverloaded } from "./load-shedding.js";
+import type { NodeHandler, NodeRequest, NodeResponse } from "./probe-routes.js";
 
 /** The HTTP/2 connection preface every h2c client sends first. */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -26,6 +27,12 @@ export interface ListenOptions {
   readonly maxConnections?: number;
   /** Called for each connection closed on arrival because `maxConnections` were open. */
   readonly onConnectionDropped?: () => void;
+  /** Requests in flight at once; the next is answered `unavailable` before it is read (refuseOverloaded). Default: no limit. */
+  readonly maxInFlight?: number;
+  /** Requests never refused for `maxInFlight` (the probes); they still count as in flight. */
+  readonly exemptFromInFlightLimit?: (request: NodeRequest) => boolean;
+  /** Called for each request refused for `maxInFlight`. */
+  readonly onShed?: () => void;
 }
 
 /**
@@ -77,7 +84,13 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
 
+  const maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
   const tracked: NodeHandler = (request, response) => {
+    if (inFlight >= maxInFlight && options.exemptFromInFlightLimit?.(request) !== true) {
+      options.onShed?.();
+      refuseOverloaded(request, response, maxInFlight);
+      return;
+    }
     inFlight++;
     if (draining && request.httpVersionMajor === 1) (response as NodeResponse).setHeader("connection", "close");
     response.once("close", () => {

@@ -21,6 +21,17 @@ export interface ProbeRoutesOptions {
 }
 
 /**
+ * Whether a request is one of the probes below that must answer even when
+ * the gateway is at its limit of requests in flight: GET /healthz, /readyz
+ * and /metrics.
+ */
+export function isProbeRequest(request: NodeRequest): boolean {
+  if (request.method !== "GET") return false;
+  const path = (request.url ?? "").split("?", 1)[0];
+  return path === "/healthz" || path === "/readyz" || path === "/metrics";
+}
+
+/**
  * Plain-HTTP routes beside the RPC services, for orchestrators and load
  * balancers: `GET /healthz` (the process is alive) and `GET /readyz` (at
  * least one backend is reachable and ready, and the server is not draining;

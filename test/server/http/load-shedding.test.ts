@@ -2,9 +2,9 @@ import { once } from "node:events";
 import { connect as connectHttp2 } from "node:http2";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DualProtocolServer, listenDualProtocol } from "../../../server/http/dual-protocol-server.js";
-import { isProbeRequest, shedLoad } from "../../../server/http/load-shedding.js";
+import { isProbeRequest } from "../../../server/http/probe-routes.js";
 
-describe("shedLoad", () => {
+describe("the in-flight limit", () => {
   const servers: DualProtocolServer[] = [];
   afterEach(async () => {
     for (const server of servers.splice(0)) await server.close({ graceMs: 100 });
@@ -13,14 +13,13 @@ describe("shedLoad", () => {
   it("refuses requests past maxInFlight in their protocol's words, never the probes, and takes them again once one ends", async () => {
     const held: Array<() => void> = [];
     let shed = 0;
-    const handler = shedLoad(
+    const server = await listenDualProtocol(
       (request, response) => {
         if (request.url === "/hold") held.push(() => response.end("done"));
         else response.end("ok");
       },
-      { maxInFlight: 2, exempt: isProbeRequest, onShed: () => shed++ },
+      { host: "127.0.0.1", port: 0, maxInFlight: 2, exemptFromInFlightLimit: isProbeRequest, onShed: () => shed++ },
     );
-    const server = await listenDualProtocol(handler, { host: "127.0.0.1", port: 0 });
     servers.push(server);
     const holding = [fetch(`${server.url}/hold`, { method: "POST" }), fetch(`${server.url}/hold`, { method: "POST" })];
     await vi.waitFor(() => expect(held).toHaveLength(2));
