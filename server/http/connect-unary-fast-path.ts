@@ -36,7 +36,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
-import { clientCancellation, correctRefusal } from "./refused-rpcs.js";
+import { correctRefusal } from "./refused-rpcs.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
@@ -187,7 +187,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       let error = cause instanceof ConnectError ? cause : new ConnectError("internal error", Code.Internal, undefined, undefined, cause);
       if (!isObservedRpc(context.values)) {
         // A destroyed response means the client closed the connection: the answer has nobody to go to.
-        error = response.destroyed ? clientCancellation(error) : correctRefusal(error);
+        error = correctRefusal(error, response.destroyed);
         const rpc = method.spec.method;
         options.onRefused?.({ service: rpc.parent.typeName, method: rpc.name, requestHeader: context.requestHeader, error, durationMs: performance.now() - startedAt });
       }

@@ -18,7 +18,8 @@ import { getMessageUtf8Error } from "./strict-utf8.js";
 const maxRefusalMessageChars = 1024;
 
 /**
- * A refused request's error as the client should get it.
+ * A refused request's error as the client should get it, and as it is
+ * recorded.
  *
  * The code: connect-es answers a binary message that does not unmarshal
  * with `internal` ("parse binary: …"), as grpc-go does; but the fault is
@@ -31,8 +32,18 @@ const maxRefusalMessageChars = 1024;
  * The message: connect quotes an unknown JSON key in full, so a 3 MB key
  * came back as a 3 MB message (and went into the log); it is cut to
  * 1 024 characters (boundText).
+ *
+ * A client that went away before the answer (a reset HTTP/2 stream, a
+ * connection closed in the middle of the body) is `canceled`, whatever
+ * connect made of the cut-off request (`internal` for a reset stream,
+ * `aborted` for a closed connection, `invalid_argument` for JSON cut
+ * short): none of it reaches the client, and counting it would let any
+ * client that gives up — or resets streams on purpose — inflate the
+ * gateway's error and schema-violation rates. What connect made of it
+ * stays as the cause, for the log.
  */
-export function correctRefusal(error: ConnectError): ConnectError {
+export function correctRefusal(error: ConnectError, clientGone: boolean): ConnectError {
+  if (clientGone) return new ConnectError("the client went away before the request was answered", Code.Canceled, undefined, undefined, error);
   const binaryGarbage = error.code === Code.Internal && error.rawMessage.startsWith("parse binary: ");
   const message = boundText(error.rawMessage, maxRefusalMessageChars);
   if (!binaryGarbage && message === error.rawMessage) return error;
@@ -41,27 +52,11 @@ export function correctRefusal(error: ConnectError): ConnectError {
 }
 
 /**
- * What a refused call is recorded as when its client went away before the
- * answer (a reset HTTP/2 stream, a connection closed in the middle of the
- * body): `canceled`. Connect makes `internal` of a reset stream, `aborted`
- * of a closed connection and `invalid_argument` of JSON cut short; none of
- * them reaches the client, and counting them would let any client that
- * gives up — or resets streams on purpose — inflate the gateway's error
- * and schema-violation rates. What connect made of it stays as the cause,
- * for the log.
- */
-export function clientCancellation(refusal: ConnectError): ConnectError {
-  return new ConnectError("the client went away before the request was answered", Code.Canceled, undefined, undefined, refusal);
-}
-
-/**
  * Makes every handler of the router handle the RPCs it ends without
  * having called the interceptors: connect decodes a unary request (and
  * checks its envelope, timeout header, compression and size) before the
  * interceptor chain, so the observability interceptor never sees those
- * failures. Each is reported, and its code corrected (correctRefusal),
- * or recorded as `canceled` when the client has already gone
- * (clientCancellation).
+ * failures. Each is reported, and corrected (correctRefusal).
  * A Connect GET whose `message` is not UTF-8 is refused here too (see
  * getMessageUtf8Error), before connect would repair it.
  * The error is read back from the response the client gets — a Connect
@@ -108,11 +103,7 @@ function withRefusals(handler: UniversalHandler, report: (rpc: RefusedRpc) => vo
       const sent = errorOfResponse(response, lastChunk);
       if (sent === undefined) return lastChunk;
       // The request's signal aborts when the client's stream or connection closes, which before the answer means it left.
-      if (request.signal.aborted) {
-        refused(clientCancellation(sent));
-        return lastChunk;
-      }
-      const error = correctRefusal(sent);
+      const error = correctRefusal(sent, request.signal.aborted);
       refused(error);
       return error === sent ? lastChunk : rewrite(answer, error, lastChunk);
     });
