@@ -42,8 +42,6 @@ interface UpstreamRequest {
 export interface UpstreamResponse {
   /** The `content-type` header as sent, lower-cased; "" when there was none. */
   readonly contentType: string;
-  /** The body as it arrives; leaving the iteration early closes the connection. */
-  readonly body: AsyncIterable<Uint8Array>;
   /** The whole body as UTF-8 text; longer than the limit, a protocol failure. */
   text(): Promise<string>;
   /** The body's lines (see readLines); a line longer than the limit is a protocol failure. */
@@ -137,7 +135,6 @@ function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
 function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamResponse {
   return {
     contentType: message.headers["content-type"]?.toLowerCase() ?? "",
-    body: message,
     text: () => readWholeBody(message, maxBytes, "fail"),
     lines: (signal) => readLines(message, signal, maxBytes),
   };
@@ -194,6 +191,8 @@ export interface UpstreamClientOptions {
 export interface UpstreamClient {
   /** The base URL without trailing slashes. */
   readonly baseUrl: string;
+  /** The most of an answer read (the option, or `defaultMaxResponseBytes`); backends hold the tool calls of a stream to it too. */
+  readonly maxResponseBytes: number;
   /** POSTs a JSON body. `headers` (e.g. `traceparent`) never replace the credentials. */
   post(path: string, bodyText: string, signal: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<UpstreamResponse>;
   /** GETs `path` and reads its whole body, so the connection goes back to the pool. */
@@ -221,6 +220,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   }
   return {
     baseUrl,
+    maxResponseBytes,
     post: (path, bodyText, signal, headers) =>
       sendUpstream({
         origin,

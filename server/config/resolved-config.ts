@@ -1,6 +1,7 @@
 import type { BackendConfig, GatewayConfig, RouteConfig } from "../../gen/protogate/v1/config_pb.js";
 import { BackendKind as ProtoBackendKind } from "../../gen/protogate/v1/config_pb.js";
 import type { BackendKind } from "../backends/backend.js";
+import { defaultMaxResponseBytes } from "../backends/upstream-http.js";
 import type { ServeArgs } from "./cli-args.js";
 import { ConfigError } from "./config-file.js";
 import type { SandboxSettings } from "./sandbox-settings.js";
@@ -125,7 +126,7 @@ export const configDefaults = {
   port: 7070,
   backendTimeoutMs: 600_000,
   maxRequestBytes: 4 * 1024 * 1024,
-  maxBackendResponseBytes: 32 * 1024 * 1024,
+  maxBackendResponseBytes: defaultMaxResponseBytes,
   maxTimeoutMs: 600_000,
   shutdownGraceMs: 10_000,
   discoveryIntervalMs: 30_000,

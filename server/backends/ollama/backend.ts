@@ -13,7 +13,7 @@ import type {
 import { asCount, asObject, asString } from "../json-guards.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
 import { createToolCallBudget } from "../tool-call-budget.js";
-import { type UpstreamResponse, createUpstreamClient, defaultMaxResponseBytes, parseUpstreamJson, readBodyText } from "../upstream-http.js";
+import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { ollamaError } from "./errors.js";
 import { capabilitiesFromShow, contextLengthFromShow, namedModels, parseChatLine, toWireRequest } from "./map.js";
 
@@ -38,7 +38,6 @@ export interface OllamaBackendOptions {
  */
 export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   const upstream = createUpstreamClient(options);
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   /** /api/show answers by name and digest; they only change when the model does. */
   const showCache = new Map<string, unknown>();
 
@@ -72,7 +71,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   }
 
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
-    const toolCalls = createToolCallBudget(maxResponseBytes);
+    const toolCalls = createToolCallBudget(upstream.maxResponseBytes);
     try {
       for await (const line of response.lines(signal)) {
         if (line.trim() === "") continue;

@@ -13,7 +13,7 @@ import type {
 import { asArray, asCount, asObject, asString } from "../json-guards.js";
 import { UpstreamError, failedProbe } from "../upstream-failure.js";
 import { createToolCallBudget } from "../tool-call-budget.js";
-import { type UpstreamResponse, createUpstreamClient, defaultMaxResponseBytes, parseUpstreamJson, readBodyText } from "../upstream-http.js";
+import { type UpstreamResponse, createUpstreamClient, parseUpstreamJson, readBodyText } from "../upstream-http.js";
 import { openAiError } from "./errors.js";
 import { type OpenAiFlavour, completionToResult, createChunkMapper, toWireRequest } from "./map.js";
 
@@ -38,7 +38,6 @@ export interface OpenAiBackendOptions {
  */
 export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   const upstream = createUpstreamClient(options);
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   let flavour: OpenAiFlavour = "generic";
   /** The models of the last successful /v1/models, reported as loading while the server loads. */
   let knownModels: readonly BackendModel[] = [];
@@ -72,7 +71,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   }
 
   async function* readEvents(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<BackendStreamEvent> {
-    const mapper = createChunkMapper(createToolCallBudget(maxResponseBytes));
+    const mapper = createChunkMapper(createToolCallBudget(upstream.maxResponseBytes));
     try {
       if (response.contentType.startsWith("application/json")) {
         // A server that ignores `stream: true` answers with one JSON body. Read as events it would look cut off,
