@@ -15,8 +15,8 @@ import { UpstreamError } from "./upstream-failure.js";
  * response"), like a line or a body over `limits.maxBackendResponseBytes`.
  */
 export interface ToolCallBudget {
-  /** Counts one piece of tool-call text; throws UpstreamError (protocol) once the total passes the limit. */
-  spend(text: string | undefined): void;
+  /** Counts tool-call text (an id, a name, arguments; absent pieces count nothing); throws UpstreamError (protocol) once the total passes the limit. */
+  spend(...texts: ReadonlyArray<string | undefined>): void;
 }
 
 /**
@@ -24,14 +24,13 @@ export interface ToolCallBudget {
  *
  * @example
  * const budget = createToolCallBudget(maxResponseBytes);
- * budget.spend(delta.argumentsFragment);
+ * budget.spend(delta.id, delta.name, delta.argumentsFragment);
  */
 export function createToolCallBudget(maxChars: number): ToolCallBudget {
   let spent = 0;
   return {
-    spend(text) {
-      if (text === undefined) return;
-      spent += text.length;
+    spend(...texts) {
+      for (const text of texts) spent += text?.length ?? 0;
       if (spent > maxChars) {
         throw new UpstreamError({
           kind: "protocol",

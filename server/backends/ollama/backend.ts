@@ -79,9 +79,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
         if (parsed.reasoning !== "") yield { kind: "reasoning", text: parsed.reasoning };
         if (parsed.content !== "") yield { kind: "content", text: parsed.content };
         for (const call of parsed.toolCalls) {
-          toolCalls.spend(call.id);
-          toolCalls.spend(call.name);
-          toolCalls.spend(call.arguments);
+          toolCalls.spend(call.id, call.name, call.arguments);
           yield { kind: "tool-call", call };
         }
         if (parsed.finish !== undefined) {

@@ -250,9 +250,7 @@ export function createChunkMapper(toolCalls: ToolCallBudget): ChunkMapper {
         const id = asString(call?.id);
         const name = asString(fn?.name);
         const argumentsFragment = asString(fn?.arguments) ?? "";
-        toolCalls.spend(id);
-        toolCalls.spend(name);
-        toolCalls.spend(argumentsFragment);
+        toolCalls.spend(id, name, argumentsFragment);
         events.push({ kind: "tool-call-delta", index: asCount(call?.index) ?? 0, id, name, argumentsFragment });
       }
       const finishReason = asString(choice.finish_reason);
