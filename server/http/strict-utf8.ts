@@ -83,16 +83,17 @@ export function getMessageUtf8Error(url: string): ConnectError | undefined {
   const queryStart = url.indexOf("?");
   if (queryStart === -1) return undefined;
   // As URLSearchParams reads them: the first parameter of each name counts, names may be percent-encoded too.
-  const parameters = new Map<string, Uint8Array>();
+  // Values stay encoded until needed: only `message` and `base64` are read.
+  const encodedValues = new Map<string, string>();
   for (const parameter of url.slice(queryStart + 1).split("&")) {
     const equals = parameter.indexOf("=");
     const name = Buffer.from(percentDecode(equals === -1 ? parameter : parameter.slice(0, equals))).toString("utf8");
-    if (!parameters.has(name)) parameters.set(name, percentDecode(equals === -1 ? "" : parameter.slice(equals + 1)));
+    if (!encodedValues.has(name)) encodedValues.set(name, equals === -1 ? "" : parameter.slice(equals + 1));
   }
-  const bytes = parameters.get("message");
-  const base64 = parameters.get("base64");
-  if (bytes === undefined || (base64 !== undefined && Buffer.from(base64).toString("utf8") === "1")) return undefined;
-  const offset = firstInvalidUtf8Offset(bytes);
+  const message = encodedValues.get("message");
+  const base64 = encodedValues.get("base64");
+  if (message === undefined || (base64 !== undefined && Buffer.from(percentDecode(base64)).toString("utf8") === "1")) return undefined;
+  const offset = firstInvalidUtf8Offset(percentDecode(message));
   if (offset === -1) return undefined;
   return new ConnectError(`the message query parameter is not valid UTF-8 once percent-decoded: its first bad byte is at offset ${offset}`, Code.InvalidArgument);
 }
