@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Violation, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import type { RunningGateway } from "../../server/gateway.js";
 import {
   type ChatRequestSchema,
@@ -109,7 +110,7 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     });
 
     it("over Connect streaming and gRPC-Web with the JSON codec", async () => {
-      const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+      const envelope = encodeEnvelope(0, message);
       const stream = await fetch(`${gateway.url}/protogate.v1.InferenceService/ChatStream`, {
         method: "POST",
         headers: { "content-type": "application/connect+json" },
@@ -285,7 +286,7 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     const grpcWeb = await fetch(`${gateway.url}${chatPath}`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto" },
-      body: Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]),
+      body: encodeEnvelope(0, garbage),
     });
     const trailer = Buffer.from(await grpcWeb.arrayBuffer());
     expect(trailer[0]).toBe(0x80);
@@ -313,8 +314,7 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
 
     it("answers a well-framed message that is not protobuf with invalid_argument", async () => {
       const payload = Buffer.from([0xff, 0xff, 0xff, 0xff]);
-      const header = Buffer.from([0, 0, 0, 0, payload.length]);
-      const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.concat([header, payload]));
+      const answer = await postGrpcRaw(gateway.url, chatPath, Buffer.from(encodeEnvelope(0, payload)));
       // connect-es says internal here (as grpc-go does); the gateway says what connect-go says: the client's fault.
       expect(answer.httpStatus).toBe(200);
       expect(answer.grpcStatus).toBe(String(Code.InvalidArgument));

@@ -1,5 +1,6 @@
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { defaultObservability } from "../../server/config/resolved-config.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import { parseTraceparent } from "../../server/observability/index.js";
@@ -91,7 +92,6 @@ describe("/metrics, sessions and StatsService", () => {
   it("counts requests connect refuses before the interceptors, over every protocol, once each", async () => {
     const before = await scrapeMetrics(gateway.url);
     const unknownField = JSON.stringify({ model, messages: [{ role: "ROLE_USER", content: "hi" }], modle: 1 });
-    const envelope = (payload: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload]);
     const chatUrl = `${gateway.url}/${inference}/Chat`;
     const getModelUrl = `${gateway.url}/protogate.v1.ModelService/GetModel?encoding=json`;
     const statuses = [
@@ -103,8 +103,8 @@ describe("/metrics, sessions and StatsService", () => {
       (await fetch(`${getModelUrl}&message=${encodeURIComponent('{"mdl":"x"}')}`)).status,
       (await fetch(`${getModelUrl}&message=%7B%22model%22%3A%22%FF%22%7D`)).status,
       // gRPC-Web with the JSON codec, and gRPC with bytes that are not protobuf (200 and a status in the trailers).
-      (await fetch(chatUrl, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: envelope(Buffer.from(unknownField)) })).status,
-      (await postGrpcRaw(gateway.url, `/${inference}/Chat`, envelope(Buffer.from([0xff, 0xff, 0xff, 0xff])))).httpStatus,
+      (await fetch(chatUrl, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: encodeEnvelope(0, Buffer.from(unknownField)) })).status,
+      (await postGrpcRaw(gateway.url, `/${inference}/Chat`, Buffer.from(encodeEnvelope(0, Buffer.from([0xff, 0xff, 0xff, 0xff]))))).httpStatus,
       // Not a request of any protocol: an unknown content type is 415 and no RPC.
       (await fetch(chatUrl, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" })).status,
     ];

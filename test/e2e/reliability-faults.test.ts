@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { connect as connectHttp2 } from "node:http2";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { defaultRoutePolicy, type ResolvedRoute, type RoutePolicy } from "../../server/config/resolved-config.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import { Code, createProtogateClient, FinishReason, Role, WarningCode } from "../../sdk/index.js";
@@ -240,7 +241,7 @@ describe("reliability under injected faults", () => {
     cleanups.push(async () => void session.destroy());
     const body = Buffer.from(JSON.stringify({ model, messages: [{ role: "ROLE_USER", content: "Tell me a story" }] }));
     const stream = session.request({ ":method": "POST", ":path": `/${inference}/ChatStream`, "content-type": "application/connect+json" });
-    stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]));
+    stream.end(encodeEnvelope(0, body));
     await once(stream, "response");
     // The backend's generation is stopped for the reader that does not read...
     await llama.waitForAbort();
