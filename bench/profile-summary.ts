@@ -4,7 +4,11 @@
  * file, and inclusive time of the heaviest functions, so hotspots can be
  * read without opening DevTools.
  *
- *   npx tsx bench/profile-summary.ts /tmp/protogate-cpu-prof-XXXX/CPU.….cpuprofile [--top 25]
+ *   npx tsx bench/profile-summary.ts /tmp/protogate-cpu-prof-XXXX/CPU.….cpuprofile [--top 25] [--last 8]
+ *
+ * `--last S` keeps only the profile's last S seconds: the steady state of
+ * a benchmark's final window, without startup (module loading, the
+ * sandbox's warm-up) and the JIT's first thousands of requests.
  */
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
@@ -55,14 +59,19 @@ function owner(url: string): string {
  * @example
  * summarizeProfile(JSON.parse(readFileSync(file, "utf8")), 25);
  */
-export function summarizeProfile(profile: CpuProfile, top: number): string {
+export function summarizeProfile(profile: CpuProfile, top: number, lastSeconds = Number.POSITIVE_INFINITY): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const selfMicros = new Map<number, number>();
+  const span = profile.timeDeltas.reduce((sum, delta) => sum + delta, 0);
+  const from = span - lastSeconds * 1e6;
+  let elapsed = 0;
   let total = 0;
   profile.samples.forEach((id, index) => {
     const delta = profile.timeDeltas[index] ?? 0;
+    elapsed += delta;
+    if (elapsed < from) return;
     selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
     total += delta;
   });
@@ -112,13 +121,13 @@ export function summarizeProfile(profile: CpuProfile, top: number): string {
 }
 
 function main(): void {
-  const { values, positionals } = parseArgs({ options: { top: { type: "string", default: "25" } }, allowPositionals: true });
-  if (positionals.length === 0) throw new Error("usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [--top 25]");
+  const { values, positionals } = parseArgs({ options: { top: { type: "string", default: "25" }, last: { type: "string" } }, allowPositionals: true });
+  if (positionals.length === 0) throw new Error("usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [--top 25] [--last SECONDS]");
   for (const file of positionals) {
     const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
     if (!isCpuProfile(parsed)) throw new Error(`${file} is not a V8 .cpuprofile`);
     console.log(`# ${file}`);
-    console.log(summarizeProfile(parsed, Number(values.top)));
+    console.log(summarizeProfile(parsed, Number(values.top), values.last === undefined ? undefined : Number(values.last)));
   }
 }
 
