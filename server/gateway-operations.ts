@@ -13,7 +13,7 @@ import {
   defaultRoutePolicy,
   observabilityOf,
 } from "./config/resolved-config.js";
-import { createProbeRoutes } from "./http/probe-routes.js";
+import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
 import { type RefusedRpc, createObservabilityInterceptor, createRefusedRpcRecorder } from "./interceptors/index.js";
 import {
   type GatewayMetrics,
@@ -54,7 +54,12 @@ export interface GatewayOperations {
    * Starts the admin port when the config asks for one (it serves
    * /metrics, /healthz and /readyz). Resolves with its URL, or undefined.
    */
-  startAdmin(options: { readonly draining: () => boolean; readonly host: string }): Promise<string | undefined>;
+  startAdmin(options: {
+    readonly draining: () => boolean;
+    readonly host: string;
+    /** Wraps the admin routes, e.g. in the gateway's host check. */
+    readonly guard?: (routes: NodeHandler) => NodeHandler;
+  }): Promise<string | undefined>;
   /** Stops the admin port and flushes the request log. */
   close(): Promise<void>;
 }
@@ -169,7 +174,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
     renderMetrics,
     circuit,
     backends,
-    async startAdmin({ draining, host }) {
+    async startAdmin({ draining, host, guard }) {
       if (observability.adminPort === undefined) return undefined;
       const routes = createProbeRoutes({
         statuses: () => catalog.statuses(),
@@ -177,7 +182,7 @@ export function createGatewayOperations(options: GatewayOperationsOptions): Gate
         metrics: renderMetrics,
         circuit,
       });
-      const server = createServer(routes);
+      const server = createServer(guard === undefined ? routes : guard(routes));
       admin = server;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);

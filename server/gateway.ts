@@ -10,6 +10,7 @@ import { type GatewayOperations, createGatewayOperations } from "./gateway-opera
 import { createHealthRegistry } from "./health/health-registry.js";
 import { computeHealthStates } from "./health/health-states.js";
 import { listenDualProtocol } from "./http/dual-protocol-server.js";
+import { type ForeignHost, withHostCheck } from "./http/host-check.js";
 import { defaultMaxInFlightRequests } from "./http/load-shedding.js";
 import { isProbeRequest } from "./http/probe-routes.js";
 import { type Logger, silentLogger } from "./log/logger.js";
@@ -91,7 +92,9 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
-  const server = await listenDualProtocol(handler, {
+  const allowedHosts = config.allowedHosts ?? [];
+  const onForeignHost = (refusal: ForeignHost) => operations.metrics.recordForeignHost(refusal.header);
+  const server = await listenDualProtocol(withHostCheck(handler, { allowedHosts, onRefused: onForeignHost }), {
     host: config.host,
     port: config.port,
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
@@ -100,7 +103,11 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     exemptFromInFlightLimit: isProbeRequest,
     onShed: () => operations.metrics.recordRequestShed(),
   });
-  const adminUrl = await operations.startAdmin({ draining: () => draining, host: config.host });
+  const adminUrl = await operations.startAdmin({
+    draining: () => draining,
+    host: config.host,
+    guard: (routes) => withHostCheck(routes, { allowedHosts, onRefused: onForeignHost }),
+  });
 
   let closing: Promise<void> | undefined;
   return {

@@ -89,6 +89,8 @@ export interface ObservabilitySettings {
 export interface ResolvedConfig {
   readonly host: string;
   readonly port: number;
+  /** Names besides IP addresses and localhost that requests may be addressed to (see withHostCheck); undefined: none. */
+  readonly allowedHosts?: readonly string[] | undefined;
   readonly backends: readonly ResolvedBackend[];
   readonly aliases: ReadonlyArray<{ readonly name: string; readonly model: string }>;
   readonly maxRequestBytes: number;
@@ -302,6 +304,7 @@ export function resolveConfig(
   return {
     host: args.host ?? (listen?.host ? listen.host : configDefaults.host),
     port: args.port ?? listen?.port ?? configDefaults.port,
+    ...(listen !== undefined && listen.allowedHosts.length > 0 ? { allowedHosts: [...listen.allowedHosts] } : {}),
     backends,
     aliases: (file?.aliases ?? []).map((alias) => ({ name: alias.name, model: alias.model })),
     maxRequestBytes: orDefault(file?.limits?.maxRequestBytes, configDefaults.maxRequestBytes),

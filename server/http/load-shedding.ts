@@ -1,3 +1,5 @@
+import { Code } from "@connectrpc/connect";
+import { refuseEarly } from "./early-refusal.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 
 /** Requests in flight at once unless configured. */
@@ -5,10 +7,10 @@ export const defaultMaxInFlightRequests = 10_000;
 
 /**
  * Answers a request the gateway has no room for, before reading it, in
- * its protocol's words, as `unavailable`: a gRPC or gRPC-Web request gets
- * a trailers-only answer with `grpc-status: 14`, anything else (Connect,
- * over either HTTP version) a 503 with a Connect error body; both carry
- * `Retry-After: 1`. (Resetting an HTTP/2 stream with REFUSED_STREAM would
+ * its protocol's words (refuseEarly), as `unavailable`: a gRPC or
+ * gRPC-Web request gets a trailers-only answer with `grpc-status: 14`,
+ * anything else (Connect, over either HTTP version) a 503 with a Connect
+ * error body; both carry `Retry-After: 1`. (Resetting an HTTP/2 stream with REFUSED_STREAM would
  * say the same more cheaply, but connect-node's clients report it as
  * `internal`.) listenDualProtocol calls it past its `maxInFlight`.
  *
@@ -23,14 +25,9 @@ export const defaultMaxInFlightRequests = 10_000;
  * if (inFlight >= maxInFlight) return refuseOverloaded(request, response, maxInFlight);
  */
 export function refuseOverloaded(request: NodeRequest, response: NodeResponse, maxInFlight: number): void {
-  const message = `the gateway is at its limit of ${maxInFlight} requests in flight; retry shortly`;
-  const contentType = request.headers["content-type"] ?? "";
-  if (contentType.startsWith("application/grpc")) {
-    response.writeHead(200, { "content-type": contentType, "grpc-status": "14", "grpc-message": encodeURIComponent(message), "retry-after": "1" });
-    response.end();
-    return;
-  }
-  const body = Buffer.from(JSON.stringify({ code: "unavailable", message }));
-  response.writeHead(503, { "content-type": "application/json", "content-length": body.length, "retry-after": "1" });
-  response.end(body);
+  refuseEarly(request, response, {
+    code: Code.Unavailable,
+    message: `the gateway is at its limit of ${maxInFlight} requests in flight; retry shortly`,
+    headers: { "retry-after": "1" },
+  });
 }

@@ -164,6 +164,8 @@ export interface GatewayMetrics {
   recordConnectionDropped(): void;
   /** Counts a request refused because the gateway had its limit of requests in flight. */
   recordRequestShed(): void;
+  /** Counts a request refused because its Host or Origin header named a host the gateway does not answer to. */
+  recordForeignHost(header: "host" | "origin"): void;
   /** Counts a response that violated the schema its request asked for. */
   recordSchemaViolation(labels: { readonly service: string; readonly method: string }): void;
   /** Counts a request rejected for breaking a rule of its message (invalid_argument with a buf.validate.Violations detail). */
@@ -261,6 +263,8 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     "Client connections closed on arrival because limits.maxConnections were open.");
   const requestsShed = counter("protogate_requests_shed_total", [],
     "Requests refused before they were read because limits.maxInFlightRequests were in flight.");
+  const foreignHosts = counter("protogate_foreign_host_requests_total", ["header"],
+    "Requests refused because their Host or Origin header named a host not in listen.allowed_hosts (DNS rebinding, cross-site pages).");
 
   const modelLabel = (model: string | undefined) =>
     model === undefined || model === "" ? noneLabel : options.knownModels().has(model) ? model : unknownLabel;
@@ -378,6 +382,10 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
 
     recordRequestShed() {
       requestsShed.inc();
+    },
+
+    recordForeignHost(header) {
+      foreignHosts.inc({ header });
     },
 
     recordSessionClosed(outcome, closeOptions) {

@@ -61,11 +61,17 @@ export function sendRaw(baseUrl: string, request: RawHttpRequest): Promise<RawHt
  * @example
  * const answer = await postGrpcRaw(gateway.url, "/protogate.v1.InferenceService/Chat", Buffer.from([0, 0, 0, 0, 0]));
  */
-export function postGrpcRaw(baseUrl: string, path: string, body: Buffer): Promise<{ httpStatus: number; grpcStatus: string; grpcMessage: string }> {
+export function postGrpcRaw(
+  baseUrl: string,
+  path: string,
+  body: Buffer,
+  /** Extra or replaced request headers, e.g. `:authority`. */
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ httpStatus: number; grpcStatus: string; grpcMessage: string }> {
   return new Promise((resolve, reject) => {
     const session = connectHttp2(baseUrl);
     session.on("error", reject);
-    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
     stream.setTimeout(10_000, () => stream.close());
     let httpStatus = 0;
     let status: Record<string, unknown> = {};

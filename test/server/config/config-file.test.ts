@@ -108,6 +108,20 @@ describe("parseConfigText", () => {
     );
   });
 
+  it("takes host names and * in listen.allowed_hosts, and names anything else with its index", () => {
+    expect(parseConfigText("listen:\n  allowedHosts: [gateway.internal, '*', my-box]\n", "cfg.yaml").listen?.allowedHosts).toEqual([
+      "gateway.internal",
+      "*",
+      "my-box",
+    ]);
+    expect(configError("listen:\n  allowed_hosts: [ok.example, 'http://evil.example', 'host:7070', '*.example']\n").split("\n")).toEqual([
+      "cfg.yaml:",
+      "  listen.allowed_hosts[1]: must be a host name such as gateway.internal, or * [listen.allowed_host]",
+      "  listen.allowed_hosts[2]: must be a host name such as gateway.internal, or * [listen.allowed_host]",
+      "  listen.allowed_hosts[3]: must be a host name such as gateway.internal, or * [listen.allowed_host]",
+    ]);
+  });
+
   it("reports a value of the wrong type", () => {
     expect(configError("listen:\n  port: eighty\n")).toBe(
       'cfg.yaml: cannot decode field protogate.v1.ListenConfig.port from JSON: expected number (uint32), got "eighty"',

@@ -63,6 +63,11 @@ describe("resolveConfig", () => {
     });
   });
 
+  it("keeps listen.allowed_hosts, and leaves them out when the file lists none", () => {
+    expect(resolveConfig(file({ listen: { allowedHosts: ["gateway.internal"] } }), noArgs, {}).allowedHosts).toEqual(["gateway.internal"]);
+    expect(resolveConfig(file({ listen: { host: "0.0.0.0" } }), noArgs, {}).allowedHosts).toBeUndefined();
+  });
+
   it("lets flags override the file's host and port, including port 0", () => {
     const config = file({ listen: { host: "0.0.0.0", port: 9000 } });
     const resolved = resolveConfig(config, { ...noArgs, host: "::1", port: 0 }, {});
