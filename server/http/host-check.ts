@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import { boundText } from "../log/bounded-text.js";
 import { refuseEarly } from "./early-refusal.js";
 import type { NodeHandler, NodeRequest } from "./probe-routes.js";
@@ -33,15 +33,18 @@ export type HostCheck = (request: NodeRequest) => ForeignHost | undefined;
  * servers to check `Origin` for it. The gateway has no client keys yet, so
  * the name a request was sent to is what tells a local client from a page.
  *
- * The rule, for `Host` (`:authority` over HTTP/2) and, when a browser sent
- * one, `Origin`: the host must be an IP address, `localhost` or a name
- * under `.localhost`, or one of `allowedHosts` (exact names, any case, a
- * trailing dot ignored). A rebinding page can only send its own DNS name,
- * never an IP address, and browsers resolve `localhost` names without DNS;
- * a cross-site page always sends its own `Origin` with a POST. Clients
- * that are not browsers (the SDK, gRPC, curl) send an IP address or
- * `localhost`, and no `Origin`. An `allowedHosts` entry `*` turns the
- * check off, for a gateway behind a proxy that checks names itself.
+ * The rule: the `Host` header (`:authority` over HTTP/2) must name an IP
+ * address, `localhost` or a name under `.localhost`, or one of
+ * `allowedHosts` (exact names, any case, a trailing dot ignored). A
+ * rebinding page can only send its own DNS name, never an IP address, and
+ * browsers resolve `localhost` names without DNS. An `Origin`, which
+ * browsers send with every cross-site request and every POST, must name a
+ * loopback address, a `localhost` name or one of `allowedHosts`: any other
+ * address is just another web site (a page at http://203.0.113.5 is as
+ * foreign as one at attacker.example). Clients that are not browsers (the
+ * SDK, gRPC, curl) send an address or `localhost`, and no `Origin`. An
+ * `allowedHosts` entry `*` turns the check off, for a gateway behind a
+ * proxy that checks names itself.
  *
  * @example
  * const check = createHostCheck(["gateway.internal"]);
@@ -50,15 +53,20 @@ export type HostCheck = (request: NodeRequest) => ForeignHost | undefined;
 export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
   const allowed = new Set(allowedHosts.map(normalizeName));
   if (allowed.has("*")) return () => undefined;
-  const isAllowed = (hostname: string) => {
+  const isNamed = (name: string) => name === "localhost" || name.endsWith(".localhost") || allowed.has(name);
+  const isAllowedHost = (hostname: string) => {
     const name = normalizeName(hostname);
-    return isIP(unbracket(name)) !== 0 || name === "localhost" || name.endsWith(".localhost") || allowed.has(name);
+    return isIP(unbracket(name)) !== 0 || isNamed(name);
+  };
+  const isAllowedOrigin = (hostname: string) => {
+    const name = normalizeName(hostname);
+    return isLoopbackAddress(unbracket(name)) || isNamed(name);
   };
 
   return (request) => {
     const headers = request.headers;
     const host = headers[":authority"] ?? headers.host;
-    if (typeof host === "string" && !isAllowed(hostnameOfAuthority(host))) {
+    if (typeof host === "string" && !isAllowedHost(hostnameOfAuthority(host))) {
       return {
         header: "host",
         message: `requests addressed to "${boundText(host, maxQuotedChars)}" are not served: protogate answers requests sent to an IP address, localhost, or a name in listen.allowed_hosts (this protects it from DNS rebinding)`,
@@ -67,10 +75,10 @@ export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
     const origin = headers.origin;
     if (typeof origin === "string") {
       const originHost = hostnameOfOrigin(origin);
-      if (originHost === undefined || !isAllowed(originHost)) {
+      if (originHost === undefined || !isAllowedOrigin(originHost)) {
         return {
           header: "origin",
-          message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at an IP address, localhost, or a name in listen.allowed_hosts`,
+          message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at a loopback address, localhost, or a name in listen.allowed_hosts`,
         };
       }
     }
@@ -97,6 +105,17 @@ export function withHostCheck(
     options.onRefused?.(refusal);
     refuseEarly(request, response, { code: Code.PermissionDenied, message: refusal.message });
   };
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8 (which URLs write as `::ffff:7f00:1`). */
+const loopback = new BlockList();
+loopback.addSubnet("127.0.0.0", 8, "ipv4");
+loopback.addAddress("::1", "ipv6");
+loopback.addSubnet("::ffff:7f00:0", 104, "ipv6");
+
+function isLoopbackAddress(address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && loopback.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** Lower case, without the one trailing dot a fully qualified name may carry. */

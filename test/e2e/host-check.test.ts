@@ -97,13 +97,14 @@ describe("the host check against DNS rebinding and cross-site pages", () => {
     );
   });
 
-  it("refuses a page on another site by its Origin, though it addressed 127.0.0.1, even with a form's content type", async () => {
+  it("refuses a page on another site by its Origin, though it addressed 127.0.0.1, even at an IP address or with a form's content type", async () => {
     const chatsBefore = llama.requests.length;
     const before = await scrapeMetrics(gateway.url);
     const loopback = `127.0.0.1:${port}`;
     for (const [origin, contentType] of [
       ["https://attacker.example", "application/json"],
       ["https://attacker.example", "text/plain"],
+      ["http://203.0.113.5", "application/json"],
       ["null", "application/json"],
     ] as const) {
       const answer = await sendRaw(gateway.url, { path: chatPath, headers: { host: loopback, origin, "content-type": contentType }, body: chatJson });
@@ -117,7 +118,7 @@ describe("the host check against DNS rebinding and cross-site pages", () => {
     expect(mcp.status).toBe(403);
     expect(llama.requests.length).toBe(chatsBefore);
     const after = await scrapeMetrics(gateway.url);
-    expect(after.value("protogate_foreign_host_requests_total", { header: "origin" }) - before.value("protogate_foreign_host_requests_total", { header: "origin" })).toBe(4);
+    expect(after.value("protogate_foreign_host_requests_total", { header: "origin" }) - before.value("protogate_foreign_host_requests_total", { header: "origin" })).toBe(5);
   });
 
   it("serves IP addresses, localhost names, listed names and pages on them", async () => {

@@ -48,14 +48,24 @@ describe("createHostCheck", () => {
     expect(verdict({})).toBe("served");
   });
 
-  it.each(["http://localhost:5173", "http://127.0.0.1:7070", "https://gateway.internal", "http://[::1]:3000"])(
+  it.each(["http://localhost:5173", "http://127.0.0.1:7070", "http://127.0.0.2:3000", "https://gateway.internal", "http://[::1]:3000", "http://[::ffff:127.0.0.1]:3000"])(
     "serves a page at Origin %s",
     (origin) => {
       expect(verdict({ host: "127.0.0.1:7070", origin })).toBe("served");
     },
   );
 
-  it.each(["https://attacker.example", "http://attacker.example:7070", "null", "not a url", "file:///tmp/page.html"])(
+  it.each([
+    "https://attacker.example",
+    "http://attacker.example:7070",
+    "http://203.0.113.5",
+    "http://192.168.1.10:8080",
+    "http://[2001:db8::1]",
+    "http://[::ffff:203.0.113.5]",
+    "null",
+    "not a url",
+    "file:///tmp/page.html",
+  ])(
     "refuses a page at Origin %s, even when addressed to 127.0.0.1",
     (origin) => {
       expect(verdict({ host: "127.0.0.1:7070", origin })).toBe("origin");
