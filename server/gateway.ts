@@ -10,6 +10,7 @@ import { type GatewayOperations, createGatewayOperations } from "./gateway-opera
 import { createHealthRegistry } from "./health/health-registry.js";
 import { computeHealthStates } from "./health/health-states.js";
 import { listenDualProtocol } from "./http/dual-protocol-server.js";
+import { withCors } from "./http/cors.js";
 import { type ForeignHost, withHostCheck } from "./http/host-check.js";
 import { defaultMaxInFlightRequests } from "./http/load-shedding.js";
 import { isProbeRequest } from "./http/probe-routes.js";
@@ -92,9 +93,12 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
-  const allowedHosts = config.allowedHosts ?? [];
-  const onForeignHost = (refusal: ForeignHost) => operations.metrics.recordForeignHost(refusal.header);
-  const server = await listenDualProtocol(withHostCheck(handler, { allowedHosts, onRefused: onForeignHost }), {
+  const hostCheck = {
+    allowedHosts: config.allowedHosts ?? [],
+    allowedOrigins: config.corsOrigins ?? [],
+    onRefused: (refusal: ForeignHost) => operations.metrics.recordForeignHost(refusal.header),
+  };
+  const server = await listenDualProtocol(withHostCheck(withCors(handler, config.corsOrigins ?? []), hostCheck), {
     host: config.host,
     port: config.port,
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
@@ -106,7 +110,7 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
   const adminUrl = await operations.startAdmin({
     draining: () => draining,
     host: config.host,
-    guard: (routes) => withHostCheck(routes, { allowedHosts, onRefused: onForeignHost }),
+    guard: (routes) => withHostCheck(routes, hostCheck),
   });
 
   let closing: Promise<void> | undefined;

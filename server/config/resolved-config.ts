@@ -91,6 +91,8 @@ export interface ResolvedConfig {
   readonly port: number;
   /** Names besides IP addresses and localhost that requests may be addressed to (see withHostCheck); undefined: none. */
   readonly allowedHosts?: readonly string[] | undefined;
+  /** Origins of web pages that may call the gateway and read its answers (see withCors); undefined: none. */
+  readonly corsOrigins?: readonly string[] | undefined;
   readonly backends: readonly ResolvedBackend[];
   readonly aliases: ReadonlyArray<{ readonly name: string; readonly model: string }>;
   readonly maxRequestBytes: number;
@@ -305,6 +307,7 @@ export function resolveConfig(
     host: args.host ?? (listen?.host ? listen.host : configDefaults.host),
     port: args.port ?? listen?.port ?? configDefaults.port,
     ...(listen !== undefined && listen.allowedHosts.length > 0 ? { allowedHosts: [...listen.allowedHosts] } : {}),
+    ...(listen !== undefined && listen.corsOrigins.length > 0 ? { corsOrigins: [...listen.corsOrigins] } : {}),
     backends,
     aliases: (file?.aliases ?? []).map((alias) => ({ name: alias.name, model: alias.model })),
     maxRequestBytes: orDefault(file?.limits?.maxRequestBytes, configDefaults.maxRequestBytes),

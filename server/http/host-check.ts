@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { BlockList, isIP } from "node:net";
 import { boundText } from "../log/bounded-text.js";
+import { normalizeOrigin } from "./cors.js";
 import { refuseEarly } from "./early-refusal.js";
 import type { NodeHandler, NodeRequest } from "./probe-routes.js";
 
@@ -39,19 +40,21 @@ export type HostCheck = (request: NodeRequest) => ForeignHost | undefined;
  * rebinding page can only send its own DNS name, never an IP address, and
  * browsers resolve `localhost` names without DNS. An `Origin`, which
  * browsers send with every cross-site request and every POST, must name a
- * loopback address, a `localhost` name or one of `allowedHosts`: any other
- * address is just another web site (a page at http://203.0.113.5 is as
- * foreign as one at attacker.example). Clients that are not browsers (the
- * SDK, gRPC, curl) send an address or `localhost`, and no `Origin`. An
- * `allowedHosts` entry `*` turns the check off, for a gateway behind a
- * proxy that checks names itself.
+ * loopback address, a `localhost` name or one of `allowedHosts` (any other
+ * address is just another web site: a page at http://203.0.113.5 is as
+ * foreign as one at attacker.example), or be one of `allowedOrigins`
+ * (listen.cors_origins: pages the operator lets call the gateway). Clients
+ * that are not browsers (the SDK, gRPC, curl) send an address or
+ * `localhost`, and no `Origin`. An `allowedHosts` entry `*` turns the
+ * check off, for a gateway behind a proxy that checks names itself.
  *
  * @example
  * const check = createHostCheck(["gateway.internal"]);
  * const refusal = check(request); // undefined, or why the request is refused
  */
-export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
+export function createHostCheck(allowedHosts: readonly string[], allowedOrigins: readonly string[] = []): HostCheck {
   const allowed = new Set(allowedHosts.map(normalizeName));
+  const origins = new Set(allowedOrigins.map((origin) => normalizeOrigin(origin) ?? origin));
   if (allowed.has("*")) return () => undefined;
   const isNamed = (name: string) => name === "localhost" || name.endsWith(".localhost") || allowed.has(name);
   const isAllowedHost = (hostname: string) => {
@@ -75,7 +78,7 @@ export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
     const origin = headers.origin;
     if (typeof origin === "string") {
       const originHost = hostnameOfOrigin(origin);
-      if (originHost === undefined || !isAllowedOrigin(originHost)) {
+      if ((originHost === undefined || !isAllowedOrigin(originHost)) && !origins.has(normalizeOrigin(origin) ?? "")) {
         return {
           header: "origin",
           message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at a loopback address, localhost, or a name in listen.allowed_hosts`,
@@ -96,9 +99,14 @@ export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
  */
 export function withHostCheck(
   handler: NodeHandler,
-  options: { readonly allowedHosts: readonly string[]; readonly onRefused?: (refusal: ForeignHost) => void },
+  options: {
+    readonly allowedHosts: readonly string[];
+    /** Exact origins whose pages are served too (listen.cors_origins). */
+    readonly allowedOrigins?: readonly string[];
+    readonly onRefused?: (refusal: ForeignHost) => void;
+  },
 ): NodeHandler {
-  const check = createHostCheck(options.allowedHosts);
+  const check = createHostCheck(options.allowedHosts, options.allowedOrigins);
   return (request, response) => {
     const refusal = check(request);
     if (refusal === undefined) return handler(request, response);

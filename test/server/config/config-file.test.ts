@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, describe, expect, it } from "vitest";
 import { BackendKind, GatewayConfigSchema } from "../../../gen/protogate/v1/config_pb.js";
@@ -122,6 +123,18 @@ describe("parseConfigText", () => {
     ]);
   });
 
+  it("takes origins in listen.cors_origins, and names anything that is not one", () => {
+    expect(parseConfigText("listen:\n  corsOrigins: ['http://localhost:5173', 'https://ui.example.com']\n", "cfg.yaml").listen?.corsOrigins).toEqual([
+      "http://localhost:5173",
+      "https://ui.example.com",
+    ]);
+    const bad = ["localhost:5173", "http://ui.example.com/app", "*", "http://*.example.com", "ftp://ui.example.com", "http://user@ui.example.com"];
+    expect(configError(`listen:\n  cors_origins: ${JSON.stringify(bad)}\n`).split("\n")).toEqual([
+      "cfg.yaml:",
+      ...bad.map((_, index) => `  listen.cors_origins[${index}]: must be an origin: http:// or https://, a host and an optional port, nothing after [listen.cors_origin]`),
+    ]);
+  });
+
   it("reports a value of the wrong type", () => {
     expect(configError("listen:\n  port: eighty\n")).toBe(
       'cfg.yaml: cannot decode field protogate.v1.ListenConfig.port from JSON: expected number (uint32), got "eighty"',
@@ -169,6 +182,15 @@ describe("loadConfigFile", () => {
   it("names the file it cannot read and why", () => {
     const path = join(dir, "missing.yaml");
     expect(() => loadConfigFile(path)).toThrow(new ConfigError(`${path}: cannot read the file (ENOENT)`));
+  });
+
+  it("reads the repository's example config, also with its commented-out listen options switched on", () => {
+    const example = fileURLToPath(new URL("../../../protogate.example.yaml", import.meta.url));
+    expect(loadConfigFile(example).backends.length).toBeGreaterThan(0);
+    const path = join(dir, "example-uncommented.yaml");
+    writeFileSync(path, readFileSync(example, "utf8").replace("# allowedHosts:", "allowedHosts:").replace("# corsOrigins:", "corsOrigins:"));
+    const listen = loadConfigFile(path).listen;
+    expect([listen?.allowedHosts.length, listen?.corsOrigins.length]).toEqual([1, 1]);
   });
 
   it("names the file in check errors", () => {

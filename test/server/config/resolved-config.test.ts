@@ -63,9 +63,11 @@ describe("resolveConfig", () => {
     });
   });
 
-  it("keeps listen.allowed_hosts, and leaves them out when the file lists none", () => {
-    expect(resolveConfig(file({ listen: { allowedHosts: ["gateway.internal"] } }), noArgs, {}).allowedHosts).toEqual(["gateway.internal"]);
-    expect(resolveConfig(file({ listen: { host: "0.0.0.0" } }), noArgs, {}).allowedHosts).toBeUndefined();
+  it("keeps listen.allowed_hosts and cors_origins, and leaves them out when the file lists none", () => {
+    const listed = resolveConfig(file({ listen: { allowedHosts: ["gateway.internal"], corsOrigins: ["http://localhost:5173"] } }), noArgs, {});
+    expect([listed.allowedHosts, listed.corsOrigins]).toEqual([["gateway.internal"], ["http://localhost:5173"]]);
+    const none = resolveConfig(file({ listen: { host: "0.0.0.0" } }), noArgs, {});
+    expect([none.allowedHosts, none.corsOrigins]).toEqual([undefined, undefined]);
   });
 
   it("lets flags override the file's host and port, including port 0", () => {

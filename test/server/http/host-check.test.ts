@@ -80,6 +80,17 @@ describe("createHostCheck", () => {
     expect(check(requestWith({ host: "attacker.example:7070" }))?.message).toContain('"attacker.example:7070"');
   });
 
+  it("serves pages at the listed CORS origins, exactly", () => {
+    const withOrigins = createHostCheck([], ["https://UI.example.com", "http://localhost:80"]);
+    const page = (origin: string) => withOrigins(requestWith({ host: "127.0.0.1:7070", origin }))?.header ?? "served";
+    expect(page("https://ui.example.com")).toBe("served");
+    expect(page("http://localhost")).toBe("served");
+    expect(page("https://ui.example.com:8443")).toBe("origin");
+    expect(page("http://ui.example.com")).toBe("origin");
+    // A listed origin does not make its name one the gateway answers to.
+    expect(withOrigins(requestWith({ host: "ui.example.com" }))?.header).toBe("host");
+  });
+
   it("serves everything when the list has *", () => {
     const open = createHostCheck(["*"]);
     expect(open(requestWith({ host: "attacker.example", origin: "null" }))).toBeUndefined();
