@@ -81,7 +81,7 @@ export function createHostCheck(allowedHosts: readonly string[], allowedOrigins:
       if ((originHost === undefined || !isAllowedOrigin(originHost)) && !origins.has(normalizeOrigin(origin) ?? "")) {
         return {
           header: "origin",
-          message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at a loopback address, localhost, or a name in listen.allowed_hosts`,
+          message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at a loopback address, localhost, a name in listen.allowed_hosts or an origin in listen.cors_origins`,
         };
       }
     }
