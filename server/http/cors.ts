@@ -40,6 +40,8 @@ export function normalizeOrigin(origin: string): string | undefined {
  * `Access-Control-Allow-Origin` and the headers a page may read, including
  * gRPC-Web's status. Requests from other origins pass through unchanged:
  * their preflights get the RPC router's 405, so the browser sends nothing.
+ * Every answer carries `Vary: Origin`, so that a cache never hands one
+ * page's answer to another.
  * The host check runs first (withHostCheck), and lets listed origins in.
  *
  * @example
@@ -49,11 +51,12 @@ export function withCors(handler: NodeHandler, origins: readonly string[]): Node
   const listed = new Set(origins.map((origin) => normalizeOrigin(origin) ?? origin));
   if (listed.size === 0) return handler;
   return (request, response) => {
+    const nodeResponse = response as NodeResponse;
+    // Every answer depends on the Origin now, also those without CORS headers: caches (of Connect GETs) must know.
+    nodeResponse.setHeader("vary", "Origin");
     const origin = request.headers.origin;
     if (typeof origin !== "string" || !listed.has(normalizeOrigin(origin) ?? "")) return handler(request, response);
-    const nodeResponse = response as NodeResponse;
     nodeResponse.setHeader("access-control-allow-origin", origin);
-    nodeResponse.setHeader("vary", "Origin");
     if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
       nodeResponse.writeHead(204, {
         "access-control-allow-methods": cors.allowedMethods.join(", "),

@@ -62,6 +62,8 @@ describe("withCors", () => {
     }
     const plain = await sendRaw(url, { path: "/x", body: "{}" });
     expect(Object.keys(plain.headers).filter((name) => name.startsWith("access-control-"))).toEqual([]);
+    // Each of these answers depends on the Origin all the same.
+    expect(plain.headers["vary"]).toBe("Origin");
   });
 
   it("passes a listed origin's OPTIONS that is no preflight on to the handler", async () => {
