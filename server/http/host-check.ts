@@ -75,8 +75,9 @@ export function createHostCheck(allowedHosts: readonly string[], allowedOrigins:
         message: `requests addressed to "${boundText(host, maxQuotedChars)}" are not served: protogate answers requests sent to an IP address, localhost, or a name in listen.allowed_hosts (this protects it from DNS rebinding)`,
       };
     }
-    const origin = headers.origin;
-    if (typeof origin === "string") {
+    // A browser sends one Origin. Node joins repeated ones with ", " (its type allows a list too): no origin either way.
+    const origin = Array.isArray(headers.origin) ? headers.origin.join(", ") : headers.origin;
+    if (origin !== undefined) {
       const originHost = hostnameOfOrigin(origin);
       if ((originHost === undefined || !isAllowedOrigin(originHost)) && !origins.has(normalizeOrigin(origin) ?? "")) {
         return {

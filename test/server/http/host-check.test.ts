@@ -80,6 +80,12 @@ describe("createHostCheck", () => {
     expect(check(requestWith({ host: "attacker.example:7070" }))?.message).toContain('"attacker.example:7070"');
   });
 
+  it("refuses several Origin values, joined as Node joins them or as a list", () => {
+    expect(verdict({ host: "127.0.0.1", origin: "http://localhost:5173, https://attacker.example" })).toBe("origin");
+    const list = { headers: { host: "127.0.0.1", origin: ["http://localhost:5173", "http://localhost:5173"] } } as unknown as NodeRequest;
+    expect(check(list)?.header).toBe("origin");
+  });
+
   it("serves pages at the listed CORS origins, exactly", () => {
     const withOrigins = createHostCheck([], ["https://UI.example.com", "http://localhost:80"]);
     const page = (origin: string) => withOrigins(requestWith({ host: "127.0.0.1:7070", origin }))?.header ?? "served";
