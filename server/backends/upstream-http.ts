@@ -189,7 +189,11 @@ export interface UpstreamClientOptions {
  * every request, so a backend only names paths.
  */
 export interface UpstreamClient {
-  /** The base URL without trailing slashes. */
+  /**
+   * The base URL without trailing slashes and with any user and password
+   * in it replaced by `***`: what status pages and logs may show (it is
+   * in /readyz). Requests use the credentials all the same.
+   */
   readonly baseUrl: string;
   /** The most of an answer read (the option, or `defaultMaxResponseBytes`); backends hold the tool calls of a stream to it too. */
   readonly maxResponseBytes: number;
@@ -219,7 +223,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     return readBodyText(response, signal);
   }
   return {
-    baseUrl,
+    baseUrl: withoutCredentials(baseUrl),
     maxResponseBytes,
     post: (path, bodyText, signal, headers) =>
       sendUpstream({
@@ -236,6 +240,15 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       return parseUpstreamJson(await getText(path, signal), what);
     },
   };
+}
+
+/** `http://user:secret@host:8080/v1` → `http://***@host:8080/v1`; a URL without credentials unchanged. */
+function withoutCredentials(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  if (url.username === "" && url.password === "") return baseUrl;
+  url.username = "***";
+  url.password = "";
+  return url.href.replace(/\/+$/, "");
 }
 
 /** The parts of a base URL a request needs; a URL without a port gets its scheme's default. */

@@ -96,4 +96,16 @@ describe("readiness from active probes", () => {
       controller.abort();
     }
   });
+
+  it("shows a backend URL's credentials in /readyz as ***, while the backend still receives them", async () => {
+    const llama = await createOpenAiFake({ flavour: "llamacpp", models: ["qwen.gguf"] });
+    cleanups.push(() => llama.close());
+    const withCredentials = llama.url.replace("http://", "http://operator:s3cret-token@");
+    const gateway = await started(startTestGateway({ backends: [{ id: "llamacpp", kind: "openai", url: withCredentials, policy: { probe } }] }));
+    const readyz = await (await fetch(`${gateway.url}/readyz`)).text();
+    expect(readyz).not.toContain("s3cret");
+    expect(readyz).not.toContain("operator");
+    expect(JSON.parse(readyz).backends[0].url).toBe(llama.url.replace("http://", "http://***@"));
+    expect(llama.requests.at(-1)?.headers.authorization).toBe(`Basic ${Buffer.from("operator:s3cret-token").toString("base64")}`);
+  });
 });

@@ -62,6 +62,9 @@ describe("upstream HTTP client", () => {
     const withUser = createUpstreamClient({ baseUrl: `http://al%20ice:s%3Acret@127.0.0.1:${port}` });
     await withUser.getText("/v1/models", AbortSignal.timeout(5000));
     expect(seen[0]?.headers.authorization).toBe(`Basic ${Buffer.from("al ice:s:cret").toString("base64")}`);
+    // What status pages show of it has no credentials.
+    expect(withUser.baseUrl).toBe(`http://***@127.0.0.1:${port}`);
+    expect(createUpstreamClient({ baseUrl: `http://token:@127.0.0.1:${port}/proxy/` }).baseUrl).toBe(`http://***@127.0.0.1:${port}/proxy`);
 
     const withKey = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: "k-1" });
     await (await withKey.post("/v1/chat/completions", "{}", AbortSignal.timeout(5000), { authorization: "Bearer forged" })).text();
