@@ -1,6 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { discoverLocalBackends } from "./config/auto-discovery.js";
 import { parseServeArgs } from "./config/cli-args.js";
+import { isLoopbackAddress } from "./http/host-check.js";
 import { loadConfigFile } from "./config/config-file.js";
 import { type ResolvedConfig, configDefaults, resolveConfig } from "./config/resolved-config.js";
 import { resolveSandboxSettings } from "./config/sandbox-settings.js";
@@ -71,5 +72,13 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
   // as soon as it reads this line must get a graceful shutdown.
   const models = gateway.catalog.table().models.length;
   output.print(`protogate listening on ${gateway.url} (${config.backends.length} backend(s), ${models} model(s))`);
+  const address = new URL(gateway.url).hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!isLoopbackAddress(address)) {
+    output.print(
+      `note: ${address} is reachable from other machines, and protogate has no client authentication yet: anyone who can\n` +
+        "reach this port can use its models and its code sandbox. Requests must still be addressed to an IP address,\n" +
+        "localhost or a name in listen.allowed_hosts (docs/config.md).",
+    );
+  }
   return gateway;
 }

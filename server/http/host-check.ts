@@ -122,7 +122,8 @@ loopback.addSubnet("127.0.0.0", 8, "ipv4");
 loopback.addAddress("::1", "ipv6");
 loopback.addSubnet("::ffff:7f00:0", 104, "ipv6");
 
-function isLoopbackAddress(address: string): boolean {
+/** Whether an IP address (IPv6 without brackets) is a loopback address; false for names. */
+export function isLoopbackAddress(address: string): boolean {
   const family = isIP(address);
   return family !== 0 && loopback.check(address, family === 4 ? "ipv4" : "ipv6");
 }

@@ -108,6 +108,19 @@ describe("the protogate CLI", { timeout: 60_000 }, () => {
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
     expect(result.stderr).toContain('"msg":"signal received, shutting down","signal":"SIGTERM"');
     expect(result.stderr).toContain('"msg":"stopped"');
+    expect(result.stdout).not.toContain("reachable from other machines");
+  });
+
+  it("serve on every interface says that it is reachable from other machines without client authentication", async () => {
+    const serve = startProcess(process.execPath, ["bin/protogate.js", "serve", "--host", "0.0.0.0", "--port", "0", "--backend", `openai=${llama.url}`], {
+      timeoutMs: 30_000,
+    });
+    try {
+      await serve.waitForStdout(/^note: 0\.0\.0\.0 is reachable from other machines, and protogate has no client authentication yet/m);
+    } finally {
+      serve.child.kill("SIGTERM");
+    }
+    expect((await serve.exited).code).toBe(0);
   });
 
   it("serve with a bad --backend prints a clear error and exits 1", async () => {
