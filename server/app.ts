@@ -12,7 +12,8 @@ import { createBoundedValidator } from "./interceptors/index.js";
 import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
-import { type NodeHandler, createProbeRoutes } from "./http/probe-routes.js";
+import { type NodeHandler, type NodeRequest, createProbeRoutes } from "./http/probe-routes.js";
+import { requestIdKey, requestIdOf, withRequestIds } from "./http/request-id.js";
 import { handleRefusedRpcs } from "./http/refused-rpcs.js";
 import { strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
@@ -64,7 +65,8 @@ export type GatewayHandler = NodeHandler;
  * Builds the gateway's request handler from injected dependencies: the
  * RPC services over Connect (JSON and binary, POST and GET), gRPC and
  * gRPC-Web, plus /healthz, /readyz, /metrics and the sandbox's /mcp. Strict JSON (unknown fields and
- * bytes that are not UTF-8 are errors) and the protovalidate interceptor apply to every RPC.
+ * bytes that are not UTF-8 are errors) and the protovalidate interceptor apply to every RPC, and every
+ * answer names its request (`protogate-request-id`).
  *
  * @example
  * const handler = createGatewayHandler({ catalog, health, limits, shutdownSignal, draining: () => false });
@@ -82,7 +84,7 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
     readMaxBytes: options.limits.maxRequestBytes,
     maxTimeoutMs: options.limits.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
-    contextValues: peerContextValues,
+    contextValues: (request: NodeRequest) => peerContextValues(request).set(requestIdKey, requestIdOf(request)),
   };
   const adapter = connectNodeAdapter({
     ...common,
@@ -99,11 +101,11 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
-  if (options.unaryFastPath === false) return adapter;
+  if (options.unaryFastPath === false) return withRequestIds(adapter);
   const fastPath = createUnaryFastPath({ ...common, services, ...(options.operations === undefined ? {} : { onRefused: options.operations.recordRefused }) });
-  return (request, response) => {
+  return withRequestIds((request, response) => {
     if (!fastPath(request, response)) adapter(request, response);
-  };
+  });
 }
 
 /** The gateway's own services (everything but SandboxService) with their implementations. */

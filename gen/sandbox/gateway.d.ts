@@ -541,7 +541,11 @@ interface BackendOptions {
 
 /** A complete chat answer. */
 interface ChatResponse {
-  /** The gateway's id for this completion. */
+  /**
+   * The gateway's id for this completion: `chat-` and the request's id,
+   * which the answer's `protogate-request-id` header and the request's log
+   * line carry too.
+   */
   id: string;
   /** The model as the request named it. */
   model: string;
@@ -803,7 +807,11 @@ type ChatStreamResponse =
  * actually serves, after any retries or fallbacks.
  */
 interface StreamStart {
-  /** The gateway's id for this completion. */
+  /**
+   * The gateway's id for this completion: `chat-` and the request's id,
+   * which the answer's `protogate-request-id` header and the request's log
+   * line carry too.
+   */
   id: string;
   /** The model as the request named it. */
   model: string;

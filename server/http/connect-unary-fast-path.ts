@@ -37,6 +37,7 @@ import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 import { correctRefusal } from "./refused-rpcs.js";
+import { requestIdKey } from "./request-id.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
@@ -189,7 +190,14 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
         // A destroyed response means the client closed the connection: the answer has nobody to go to.
         error = correctRefusal(error, response.destroyed);
         const rpc = method.spec.method;
-        options.onRefused?.({ service: rpc.parent.typeName, method: rpc.name, requestHeader: context.requestHeader, error, durationMs: performance.now() - startedAt });
+        options.onRefused?.({
+          service: rpc.parent.typeName,
+          method: rpc.name,
+          requestHeader: context.requestHeader,
+          error,
+          durationMs: performance.now() - startedAt,
+          requestId: context.values.get(requestIdKey),
+        });
       }
       status = codeToHttpStatus(error.code);
       context.responseHeader.set(headerContentType, contentTypeUnaryJson);

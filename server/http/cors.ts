@@ -2,6 +2,7 @@ import { cors } from "@connectrpc/connect";
 import { sessionIdHeader } from "../interceptors/observability-interceptor.js";
 import { retryAfterMsHeader } from "../reliability/concurrency-limiter.js";
 import type { NodeHandler, NodeResponse } from "./probe-routes.js";
+import { requestIdHeader } from "./request-id.js";
 
 /** How long a browser may cache a preflight's answer, in seconds. */
 const preflightMaxAgeSeconds = 7200;
@@ -9,8 +10,8 @@ const preflightMaxAgeSeconds = 7200;
 /** Request headers a page may send: connect's protocol headers, plus the gateway's session and trace headers. */
 const allowedHeaders = [...cors.allowedHeaders, sessionIdHeader, "traceparent", "tracestate"].join(", ");
 
-/** Response headers a page may read: gRPC-Web's status and details, plus the gateway's retry hints. */
-const exposedHeaders = [...cors.exposedHeaders, "retry-after", retryAfterMsHeader].join(", ");
+/** Response headers a page may read: gRPC-Web's status and details, plus the gateway's retry hints and request id. */
+const exposedHeaders = [...cors.exposedHeaders, "retry-after", retryAfterMsHeader, requestIdHeader].join(", ");
 
 /**
  * An origin as browsers send it in `Origin`: scheme, host and a port other

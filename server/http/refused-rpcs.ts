@@ -12,6 +12,7 @@ import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect
 import type { RefusedRpc } from "../interceptors/index.js";
 import { boundText } from "../log/bounded-text.js";
 import { isObservedRpc } from "../observability/index.js";
+import { requestIdKey } from "./request-id.js";
 import { getMessageUtf8Error } from "./strict-utf8.js";
 
 /** The longest refusal message a client gets back, in characters. */
@@ -88,7 +89,14 @@ function withRefusals(handler: UniversalHandler, report: (rpc: RefusedRpc) => vo
   const handling = async (request: UniversalServerRequest): Promise<UniversalServerResponse> => {
     const startedAt = performance.now();
     const refused = (error: ConnectError) =>
-      report({ service: handler.service.typeName, method: handler.method.name, requestHeader: request.header, error, durationMs: performance.now() - startedAt });
+      report({
+        service: handler.service.typeName,
+        method: handler.method.name,
+        requestHeader: request.header,
+        error,
+        durationMs: performance.now() - startedAt,
+        requestId: request.contextValues?.get(requestIdKey),
+      });
     const badGetMessage = acceptsGet && request.method === "GET" ? getMessageUtf8Error(request.url) : undefined;
     if (badGetMessage !== undefined) {
       refused(badGetMessage);

@@ -1,10 +1,11 @@
-import { randomBytes as nodeRandomBytes, randomUUID } from "node:crypto";
+import { randomBytes as nodeRandomBytes } from "node:crypto";
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
 import { InferenceService } from "../../gen/protogate/v1/inference_service_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { requestIdKey } from "../http/request-id.js";
 import type { GatewayMetrics, RequestRecord } from "../observability/metrics.js";
 import type { RequestLogger } from "../observability/request-logger.js";
 import { type RequestObservation, createRequestObservation, requestObservationKey } from "../observability/request-observation.js";
@@ -73,6 +74,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       traceparent: req.header.get("traceparent"),
       tracestate: req.header.get("tracestate"),
       sessionId,
+      requestId: req.contextValues.get(requestIdKey),
       onFirstToken,
       onTokenGap,
       onToolCall,
@@ -127,6 +129,8 @@ export interface RefusedRpc {
   readonly error: ConnectError;
   /** From the request's arrival to the error being known. */
   readonly durationMs: number;
+  /** The id the HTTP layer gave the request (requestIdKey), for the log line. */
+  readonly requestId?: string | undefined;
 }
 
 /**
@@ -151,6 +155,7 @@ export function createRefusedRpcRecorder(options: ObservabilityInterceptorOption
       traceparent: rpc.requestHeader.get("traceparent"),
       tracestate: rpc.requestHeader.get("tracestate"),
       sessionId: sessionIdOf(rpc.requestHeader.get(sessionIdHeader)),
+      requestId: rpc.requestId,
     });
     setImmediate(record, options, rpc.service, rpc.method, observation, rpc.error, rpc.durationMs);
   };
@@ -207,7 +212,7 @@ function record(
   if (options.logger === undefined || (service === Health.typeName && (code === "ok" || code === Code.Canceled))) return;
   options.logger.logRequest({
     ...outcome,
-    requestId: randomUUID(),
+    requestId: observation.requestId,
     sessionId: observation.sessionId,
     traceId: observation.trace.traceId,
     ttftMs: observation.ttftMs,

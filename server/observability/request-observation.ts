@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type ContextValues, createContextKey } from "@connectrpc/connect";
 import type { ArgumentsStatus } from "../../gen/protogate/v1/chat_pb.js";
 import { type RandomBytes, type TraceContext, childSpan, formatTraceparent, parseTraceparent } from "./trace-context.js";
@@ -12,6 +13,8 @@ import { type RandomBytes, type TraceContext, childSpan, formatTraceparent, pars
 export interface RequestObservation {
   /** When the RPC started (the observation's clock, milliseconds). */
   readonly startedAt: number;
+  /** The request's id: its `protogate-request-id` header, its log line's `request_id`, a Chat answer's `chat-<id>`. */
+  readonly requestId: string;
   /** The gateway's own span: a child of the client's `traceparent`, or a new trace. */
   readonly trace: TraceContext;
   /** The client's session id: the request field if set, else the `protogate-session-id` header. */
@@ -48,6 +51,8 @@ export interface RequestObservationOptions {
   readonly traceparent?: string | null | undefined;
   readonly tracestate?: string | null | undefined;
   readonly sessionId?: string | undefined;
+  /** The id the HTTP layer gave the request (requestIdKey); default: a new random UUID (in-process calls). */
+  readonly requestId?: string | undefined;
   /** Called at the first token, with the time since the start. */
   readonly onFirstToken?: (ttftMs: number, observation: RequestObservation) => void;
   /** Called for every token after the first, with the gap to the previous one. */
@@ -70,6 +75,7 @@ export function createRequestObservation(options: RequestObservationOptions): Re
   let lastToken: number | undefined;
   const observation: RequestObservation = {
     startedAt: options.now(),
+    requestId: options.requestId ?? randomUUID(),
     trace,
     sessionId: options.sessionId,
     model: undefined,

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -91,8 +90,9 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
   }
 
-  function identity(request: ChatRequest, model: RoutedModel) {
-    return { id: `chat-${randomUUID()}`, model: request.model, backend: model.backendId, backendModel: model.name };
+  /** The answer's id names the request: `chat-` and its `protogate-request-id`, which its log line carries too. */
+  function identity(request: ChatRequest, model: RoutedModel, observation: RequestObservation) {
+    return { id: `chat-${observation.requestId}`, model: request.model, backend: model.backendId, backendModel: model.name };
   }
 
   /** The contract's Attempts, plus a warning when a fallback answered. */
@@ -134,7 +134,7 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
       countTokens(observation, result);
       const attempts = attemptsOf(outcome.attempts, outcome.served, warnings);
       return create(ChatResponseSchema, {
-        ...identity(request, outcome.served),
+        ...identity(request, outcome.served, observation),
         message: { content: result.content, reasoning: result.reasoning, toolCalls },
         finishReason: finish.reason,
         rawFinishReason: result.rawFinishReason,
@@ -156,7 +156,7 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
 
       const events = outcome.events;
       try {
-        yield { event: { case: "start", value: identity(request, outcome.served) } };
+        yield { event: { case: "start", value: identity(request, outcome.served, observation) } };
         for await (const event of events) {
           switch (event.kind) {
             case "content":

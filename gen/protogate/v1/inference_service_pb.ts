@@ -110,7 +110,9 @@ export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
  */
 export type ChatResponse = Message<"protogate.v1.ChatResponse"> & {
   /**
-   * The gateway's id for this completion.
+   * The gateway's id for this completion: `chat-` and the request's id,
+   * which the answer's `protogate-request-id` header and the request's log
+   * line carry too.
    *
    * @generated from field: string id = 1;
    */
@@ -272,7 +274,9 @@ export const ChatStreamResponseSchema: GenMessage<ChatStreamResponse> = /*@__PUR
  */
 export type StreamStart = Message<"protogate.v1.StreamStart"> & {
   /**
-   * The gateway's id for this completion.
+   * The gateway's id for this completion: `chat-` and the request's id,
+   * which the answer's `protogate-request-id` header and the request's log
+   * line carry too.
    *
    * @generated from field: string id = 1;
    */
