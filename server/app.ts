@@ -12,8 +12,8 @@ import { createBoundedValidator } from "./interceptors/index.js";
 import type { ModelCatalog } from "./catalog/model-catalog.js";
 import type { HealthRegistry } from "./health/health-registry.js";
 import { type ServiceRegistration, createUnaryFastPath, serviceRegistration } from "./http/connect-unary-fast-path.js";
-import { type NodeHandler, type NodeRequest, createProbeRoutes } from "./http/probe-routes.js";
-import { requestIdKey, requestIdOf, withRequestIds } from "./http/request-id.js";
+import { type NodeHandler, type NodeRequest, type NodeResponse, createProbeRoutes } from "./http/probe-routes.js";
+import { assignRequestId, requestIdHeader, requestIdKey, requestIdOf } from "./http/request-id.js";
 import { handleRefusedRpcs } from "./http/refused-rpcs.js";
 import { strictUtf8Decoder } from "./http/strict-utf8.js";
 import { createHealthService } from "./services/health-service.js";
@@ -101,11 +101,17 @@ export function createGatewayHandler(options: GatewayAppOptions): GatewayHandler
       ...(options.operations === undefined ? {} : { metrics: options.operations.renderMetrics, circuit: options.operations.circuit }),
     }),
   });
-  if (options.unaryFastPath === false) return withRequestIds(adapter);
-  const fastPath = createUnaryFastPath({ ...common, services, ...(options.operations === undefined ? {} : { onRefused: options.operations.recordRefused }) });
-  return withRequestIds((request, response) => {
-    if (!fastPath(request, response)) adapter(request, response);
-  });
+  const fastPath =
+    options.unaryFastPath === false
+      ? () => false
+      : createUnaryFastPath({ ...common, services, ...(options.operations === undefined ? {} : { onRefused: options.operations.recordRefused }) });
+  return (request, response) => {
+    const id = assignRequestId(request);
+    // The fast path writes the request id itself.
+    if (fastPath(request, response)) return;
+    (response as NodeResponse).setHeader(requestIdHeader, id);
+    adapter(request, response);
+  };
 }
 
 /** The gateway's own services (everything but SandboxService) with their implementations. */

@@ -37,7 +37,7 @@ import type { RefusedRpc } from "../interceptors/index.js";
 import { isObservedRpc } from "../observability/index.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 import { correctRefusal } from "./refused-rpcs.js";
-import { requestIdKey } from "./request-id.js";
+import { requestIdHeader, requestIdKey } from "./request-id.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
@@ -218,6 +218,8 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       responseHeader.forEach((value, key) => {
         nodeHeaders[key] = value;
       });
+      const requestId = context.values.get(requestIdKey);
+      if (requestId !== undefined) nodeHeaders[requestIdHeader] = requestId;
       response.writeHead(status, nodeHeaders);
       response.end(body);
     } finally {
