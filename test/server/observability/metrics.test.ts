@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Code } from "@connectrpc/connect";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
@@ -239,5 +240,13 @@ describe("createGatewayMetrics", () => {
     metrics.recordRequest({ service: inference, method: "Chat", model: "qwen", backend: "llama", code: "ok", durationMs: 1 });
     const les = find(await scrape(metrics), "protogate_request_duration_seconds_bucket").map(({ labels }) => labels.le);
     expect(les).toEqual([...durationBucketsSeconds.map(String), "+Inf"]);
+  });
+
+  it("has every metric documented in docs/operations.md's table, and no documented metric it lacks", async () => {
+    const registered = [...(await setup().render()).matchAll(/^# TYPE (protogate_\w+) /gm)].map((match) => match[1]);
+    const table = readFileSync(new URL("../../../docs/operations.md", import.meta.url), "utf8");
+    const documented = [...table.matchAll(/^\| `(protogate_\w+)`/gm)].map((match) => match[1]);
+    expect(registered.length).toBeGreaterThan(20);
+    expect([...documented].sort()).toEqual([...registered].sort());
   });
 });
