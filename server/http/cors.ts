@@ -1,17 +1,21 @@
 import { cors } from "@connectrpc/connect";
 import { sessionIdHeader } from "../interceptors/observability-interceptor.js";
 import { retryAfterMsHeader } from "../reliability/concurrency-limiter.js";
+import { callerHeader } from "../sandbox/caller.js";
 import type { NodeHandler, NodeResponse } from "./probe-routes.js";
 import { requestIdHeader } from "./request-id.js";
 
 /** How long a browser may cache a preflight's answer, in seconds. */
 const preflightMaxAgeSeconds = 7200;
 
-/** Request headers a page may send: connect's protocol headers, plus the gateway's session and trace headers. */
-const allowedHeaders = [...cors.allowedHeaders, sessionIdHeader, "traceparent", "tracestate"].join(", ");
+/** MCP's Streamable HTTP headers, for browser MCP clients (an inspector page) calling /mcp. */
+const mcpHeaders = ["mcp-protocol-version", "mcp-session-id", "last-event-id"];
 
-/** Response headers a page may read: gRPC-Web's status and details, plus the gateway's retry hints and request id. */
-const exposedHeaders = [...cors.exposedHeaders, "retry-after", retryAfterMsHeader, requestIdHeader].join(", ");
+/** Request headers a page may send: connect's protocol headers, the gateway's session, trace and caller headers, and MCP's. */
+const allowedHeaders = [...cors.allowedHeaders, sessionIdHeader, "traceparent", "tracestate", callerHeader, ...mcpHeaders].join(", ");
+
+/** Response headers a page may read: gRPC-Web's status and details, the gateway's retry hints and request id, MCP's session. */
+const exposedHeaders = [...cors.exposedHeaders, "retry-after", retryAfterMsHeader, requestIdHeader, "mcp-session-id"].join(", ");
 
 /**
  * An origin as browsers send it in `Origin`: scheme, host and a port other

@@ -71,6 +71,23 @@ describe("CORS for listed origins (listen.cors_origins)", () => {
     expect(grpcWeb.body.toString("latin1")).toMatch(/grpc-status: ?0/);
   });
 
+  it("lets a browser MCP client at a listed origin (an inspector page) use /mcp", async () => {
+    const mcpPreflight = await sendRaw(gateway.url, {
+      method: "OPTIONS",
+      path: "/mcp",
+      headers: { origin: ui, "access-control-request-method": "POST", "access-control-request-headers": "content-type,mcp-protocol-version" },
+    });
+    expect([mcpPreflight.status, mcpPreflight.headers["access-control-allow-origin"]]).toEqual([204, ui]);
+    expect(String(mcpPreflight.headers["access-control-allow-headers"])).toContain("mcp-protocol-version");
+    const list = await sendRaw(gateway.url, {
+      path: "/mcp",
+      headers: { origin: ui, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect([list.status, list.headers["access-control-allow-origin"]]).toEqual([200, ui]);
+    expect(list.body.toString("utf8")).toContain("execute_typescript");
+  });
+
   it("names the listed origin on refusals too, so the page can read why", async () => {
     const refused = await sendRaw(gateway.url, {
       path: chatPath,

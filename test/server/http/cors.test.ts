@@ -34,7 +34,17 @@ describe("withCors", () => {
     expect(answer.headers["vary"]).toBe("Origin");
     expect(answer.headers["access-control-allow-methods"]).toBe("POST, GET");
     const allowed = String(answer.headers["access-control-allow-headers"]).toLowerCase().split(", ");
-    expect(allowed).toEqual(expect.arrayContaining([...cors.allowedHeaders.map((name) => name.toLowerCase()), "protogate-session-id", "traceparent", "tracestate"]));
+    expect(allowed).toEqual(
+      expect.arrayContaining([
+        ...cors.allowedHeaders.map((name) => name.toLowerCase()),
+        "protogate-session-id",
+        "traceparent",
+        "tracestate",
+        "protogate-caller",
+        "mcp-protocol-version",
+        "mcp-session-id",
+      ]),
+    );
     expect(answer.headers["access-control-max-age"]).toBe("7200");
     expect(answer.body.length).toBe(0);
   });
@@ -44,7 +54,7 @@ describe("withCors", () => {
     expect([answer.status, answer.body.toString()]).toEqual([200, "handled POST"]);
     expect(answer.headers["access-control-allow-origin"]).toBe("https://ui.example.com");
     expect(String(answer.headers["access-control-expose-headers"]).toLowerCase().split(", ")).toEqual(
-      expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin", "retry-after", "retry-after-ms"]),
+      expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin", "retry-after", "retry-after-ms", "protogate-request-id", "mcp-session-id"]),
     );
   });
 
