@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { requestIdOf } from "../sdk/index.js";
 import { chatCommand } from "./chat-command.js";
 import { parseClientFlags } from "./client-flags.js";
 import { modelsCommand } from "./models-command.js";
@@ -57,11 +58,15 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Failures on the gateway's or a backend's side: for these the gateway's log says more, so the CLI names the request. */
+const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown, Code.Unavailable, Code.DeadlineExceeded, Code.DataLoss]);
+
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Ctrl-C during a streamed chat: the call was canceled on purpose.
   if (error instanceof ConnectError && error.code === Code.Canceled) process.exit(130);
   // ConnectError messages already start with the code, e.g. "[not_found] …".
   const message = error instanceof ConnectError || error instanceof Error ? error.message : String(error);
-  console.error(`protogate: ${message}`);
+  const requestId = error instanceof ConnectError && serverSideCodes.has(error.code) ? requestIdOf(error) : null;
+  console.error(`protogate: ${message}${requestId === null ? "" : ` (request ${requestId} in the gateway's log)`}`);
   process.exit(1);
 });

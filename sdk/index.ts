@@ -5,6 +5,7 @@
 export { createProtogateClient } from "./client.js";
 export type { ProtogateClient, ProtogateClientOptions, ProtogateProtocol } from "./client.js";
 export { streamChat } from "./chat-stream.js";
+export { requestIdHeader, requestIdOf } from "./request-id.js";
 export type { ChatChunk } from "./chat-stream.js";
 export * from "../gen/protogate/v1/chat_pb.js";
 export * from "../gen/protogate/v1/inference_service_pb.js";

@@ -83,6 +83,13 @@ describe("the protogate CLI", { timeout: 60_000 }, () => {
     expect(result).toMatchObject({ code: 130, signal: null, stdout: "part", stderr: "" });
   });
 
+  it("chat that fails on the backend's side names the request to look up in the gateway's log", async () => {
+    llama.enqueue({ kind: "http-error", status: 500 });
+    const result = await protogate(["chat", "qwen.gguf", "hi", "--url", gateway.url]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^protogate: \[internal\] .+ \(request [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12} in the gateway's log\)\n$/);
+  });
+
   it("chat with an unknown model prints the error and exits 1", async () => {
     const result = await protogate(["chat", "qwen-typo", "hi", "--url", gateway.url]);
     expect(result).toMatchObject({

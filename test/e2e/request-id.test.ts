@@ -1,6 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, createProtogateClient, Role } from "../../sdk/index.js";
+import { Code, createProtogateClient, requestIdHeader, requestIdOf, Role } from "../../sdk/index.js";
 import { createOpenAiFake, type OpenAiFake } from "../helpers/fake-upstream/index.js";
 import { sendRaw } from "../helpers/raw-http.js";
 import { type RunningProcess, startProcess } from "../helpers/run-process.js";
@@ -52,7 +52,7 @@ describe("request ids", { timeout: 60_000 }, () => {
     llama.enqueue({ kind: "reply", content: "streamed" });
     let streamId = "";
     const client = createProtogateClient({ baseUrl: url, protocol: "grpc" });
-    for await (const event of client.inference.chatStream(request, { onHeader: (header) => (streamId = header.get("protogate-request-id") ?? "") })) {
+    for await (const event of client.inference.chatStream(request, { onHeader: (header) => (streamId = header.get(requestIdHeader) ?? "") })) {
       if (event.event.case === "start") expect(event.event.value.id).toBe(`chat-${streamId}`);
     }
     expect(streamId).toMatch(uuid);
@@ -65,7 +65,8 @@ describe("request ids", { timeout: 60_000 }, () => {
         .inference.chat({ ...request, model: "no-such-model" })
         .then(() => undefined, (reason: unknown) => ConnectError.from(reason));
       expect([protocol, error?.code]).toEqual([protocol, Code.NotFound]);
-      const id = error?.metadata.get("protogate-request-id") ?? "";
+      // The SDK's helper reads the header the server writes.
+      const id = (error === undefined ? null : requestIdOf(error)) ?? "";
       expect(id).toMatch(uuid);
       expected.push({ id, code: "not_found" });
     }
