@@ -9,7 +9,7 @@ import { parseStatsArgs, statsCommand } from "./stats-command.js";
 const usage = `protogate — a Protobuf-typed gateway for local LLMs
 
 usage:
-  protogate serve [--config FILE] [--host HOST] [--port N] [--backend KIND=URL]...
+  protogate serve [--config FILE] [--host HOST] [--port N] [--backend KIND=URL]... [--allow-host NAME]...
   protogate models [--url URL] [--protocol connect|grpc|grpc-web]
   protogate chat MODEL "prompt" [--url URL] [--protocol connect|grpc|grpc-web]
   protogate sandbox check|run FILE.ts [--url URL]   type-check or run TypeScript against the gateway SDK

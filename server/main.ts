@@ -77,7 +77,7 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
     output.print(
       `note: ${address} is reachable from other machines, and protogate has no client authentication yet: anyone who can\n` +
         "reach this port can use its models and its code sandbox. Requests must still be addressed to an IP address,\n" +
-        "localhost or a name in listen.allowed_hosts (docs/config.md).",
+        "localhost or a name given with --allow-host NAME or listen.allowed_hosts (docs/config.md).",
     );
   }
   return gateway;

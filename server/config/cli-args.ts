@@ -1,3 +1,6 @@
+import { create } from "@bufbuild/protobuf";
+import { createValidator } from "@bufbuild/protovalidate";
+import { ListenConfigSchema } from "../../gen/protogate/v1/config_pb.js";
 import type { BackendKind } from "../backends/backend.js";
 import { ConfigError } from "./config-file.js";
 
@@ -7,6 +10,8 @@ export interface ServeArgs {
   readonly host: string | undefined;
   readonly port: number | undefined;
   readonly backends: ReadonlyArray<{ readonly kind: BackendKind; readonly url: string }>;
+  /** `--allow-host` names, added to the file's `listen.allowed_hosts`; absent when none was given. */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** A Map, not an object literal: `--backend constructor=…` must not find Object.prototype's. */
@@ -16,9 +21,11 @@ const kinds: ReadonlyMap<string, BackendKind> = new Map([
 ]);
 
 /**
- * Parses `serve` flags: `--config FILE`, `--host HOST`, `--port N` and
- * repeatable `--backend KIND=URL` (KIND is `openai` or `ollama`). Also
- * accepts `--flag=value`. Unknown flags are errors, never ignored.
+ * Parses `serve` flags: `--config FILE`, `--host HOST`, `--port N`,
+ * repeatable `--backend KIND=URL` (KIND is `openai` or `ollama`) and
+ * repeatable `--allow-host NAME` (checked by the proto's rule for
+ * `listen.allowed_hosts`). Also accepts `--flag=value`. Unknown flags are
+ * errors, never ignored.
  *
  * @example
  * parseServeArgs(["--port", "0", "--backend", "openai=http://127.0.0.1:8080"]);
@@ -28,6 +35,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
   let host: string | undefined;
   let port: number | undefined;
   const backends: Array<{ kind: BackendKind; url: string }> = [];
+  const allowedHosts: string[] = [];
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] as string;
     const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -61,9 +69,16 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         backends.push({ kind, url });
         break;
       }
+      case "--allow-host": {
+        const name = value();
+        const violation = createValidator().validate(ListenConfigSchema, create(ListenConfigSchema, { allowedHosts: [name] })).violations?.[0];
+        if (violation !== undefined) throw new ConfigError(`--allow-host ${violation.message}, got "${name}"`);
+        allowedHosts.push(name);
+        break;
+      }
       default:
-        throw new ConfigError(`unknown option "${arg}" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL)`);
+        throw new ConfigError(`unknown option "${arg}" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL, --allow-host NAME)`);
     }
   }
-  return { configPath, host, port, backends };
+  return { configPath, host, port, backends, ...(allowedHosts.length > 0 ? { allowedHosts } : {}) };
 }

@@ -306,7 +306,7 @@ export function resolveConfig(
   return {
     host: args.host ?? (listen?.host ? listen.host : configDefaults.host),
     port: args.port ?? listen?.port ?? configDefaults.port,
-    ...(listen !== undefined && listen.allowedHosts.length > 0 ? { allowedHosts: [...listen.allowedHosts] } : {}),
+    ...allowedHostsOf(listen?.allowedHosts ?? [], args.allowedHosts ?? []),
     ...(listen !== undefined && listen.corsOrigins.length > 0 ? { corsOrigins: [...listen.corsOrigins] } : {}),
     backends,
     aliases: (file?.aliases ?? []).map((alias) => ({ name: alias.name, model: alias.model })),
@@ -329,4 +329,10 @@ export function resolveConfig(
           },
         }),
   };
+}
+
+/** The file's `listen.allowed_hosts` and the `--allow-host` flags together; nothing when both are empty. */
+function allowedHostsOf(fromFile: readonly string[], fromFlags: readonly string[]): { allowedHosts?: string[] } {
+  const names = [...fromFile, ...fromFlags];
+  return names.length === 0 ? {} : { allowedHosts: names };
 }

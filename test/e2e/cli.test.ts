@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../server/gateway.js";
 import type { OpenAiFake } from "../helpers/fake-upstream/index.js";
+import { sendRaw } from "../helpers/raw-http.js";
 import { runProcess, startProcess } from "../helpers/run-process.js";
 import { type LlamaAndOllamaGateway, startLlamaAndOllamaGateway } from "../helpers/start-test-gateway.js";
 
@@ -118,12 +119,16 @@ describe("the protogate CLI", { timeout: 60_000 }, () => {
     expect(result.stdout).not.toContain("reachable from other machines");
   });
 
-  it("serve on every interface says that it is reachable from other machines without client authentication", async () => {
-    const serve = startProcess(process.execPath, ["bin/protogate.js", "serve", "--host", "0.0.0.0", "--port", "0", "--backend", `openai=${llama.url}`], {
-      timeoutMs: 30_000,
-    });
+  it("serve on every interface says that it is reachable from other machines without client authentication, and answers --allow-host names", async () => {
+    const args = ["bin/protogate.js", "serve", "--host", "0.0.0.0", "--port", "0", "--backend", `openai=${llama.url}`, "--allow-host", "my-box.lan"];
+    const serve = startProcess(process.execPath, args, { timeoutMs: 30_000 });
     try {
+      const [, port] = await serve.waitForStdout(/^protogate listening on http:\/\/0\.0\.0\.0:(\d+) /m);
       await serve.waitForStdout(/^note: 0\.0\.0\.0 is reachable from other machines, and protogate has no client authentication yet/m);
+      const listModels = (host: string) =>
+        sendRaw(`http://127.0.0.1:${port}`, { method: "GET", path: "/protogate.v1.ModelService/ListModels?encoding=json&message=%7B%7D", headers: { host } });
+      expect((await listModels(`my-box.lan:${port}`)).status).toBe(200);
+      expect((await listModels(`other-box.lan:${port}`)).status).toBe(403);
     } finally {
       serve.child.kill("SIGTERM");
     }

@@ -33,13 +33,20 @@ describe("parseServeArgs", () => {
     });
   });
 
+  it("collects --allow-host names, checked by listen.allowed_hosts' own rule", () => {
+    expect(parseServeArgs(["--allow-host", "gateway.internal", "--allow-host=*"]).allowedHosts).toEqual(["gateway.internal", "*"]);
+    expect(() => parseServeArgs(["--allow-host", "http://gateway.internal"])).toThrow(
+      new ConfigError('--allow-host must be a host name such as gateway.internal, or *, got "http://gateway.internal"'),
+    );
+  });
+
   it("lets a later flag win", () => {
     expect(parseServeArgs(["--port", "1", "--port=2"]).port).toBe(2);
   });
 
   it.each([
-    [["--verbose"], 'unknown option "--verbose" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL)'],
-    [["serve"], 'unknown option "serve" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL)'],
+    [["--verbose"], 'unknown option "--verbose" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL, --allow-host NAME)'],
+    [["serve"], 'unknown option "serve" (serve takes --config FILE, --host HOST, --port N, --backend KIND=URL, --allow-host NAME)'],
     [["--config"], "--config needs a value"],
     [["--port"], "--port needs a value"],
     [["--port", "65536"], '--port must be a number from 0 to 65535, got "65536"'],

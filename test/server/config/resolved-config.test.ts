@@ -68,6 +68,10 @@ describe("resolveConfig", () => {
     expect([listed.allowedHosts, listed.corsOrigins]).toEqual([["gateway.internal"], ["http://localhost:5173"]]);
     const none = resolveConfig(file({ listen: { host: "0.0.0.0" } }), noArgs, {});
     expect([none.allowedHosts, none.corsOrigins]).toEqual([undefined, undefined]);
+    // --allow-host adds to the file's names.
+    const flagged = resolveConfig(file({ listen: { allowedHosts: ["a.internal"] } }), { ...noArgs, allowedHosts: ["b.internal"] }, {});
+    expect(flagged.allowedHosts).toEqual(["a.internal", "b.internal"]);
+    expect(resolveConfig(undefined, { ...noArgs, allowedHosts: ["b.internal"] }, {}).allowedHosts).toEqual(["b.internal"]);
   });
 
   it("lets flags override the file's host and port, including port 0", () => {
