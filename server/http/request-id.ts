@@ -19,7 +19,8 @@ const ids = new WeakMap<object, string>();
  * also in a trailers-only answer). The unary fast path adds the header to
  * its own `writeHead`; everything else gets it with `setHeader` before
  * connect's adapter writes (a `setHeader` before `writeHead` moves Node to
- * its slower way of writing headers, measurable on the fast path).
+ * its slower way of writing headers, which sets and checks each of them
+ * again).
  *
  * Why: a client that got an error, or an answer it wants to ask about,
  * needs something to point at in the gateway's log. Clients that send a
