@@ -1,8 +1,9 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type MessageInitShape, create, toBinary } from "@bufbuild/protobuf";
 import { type Violation, ViolationsSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { ChatRequestSchema as ChatRequestSchemaValue } from "../../gen/protogate/v1/inference_service_pb.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import {
   type ChatRequestSchema,
@@ -224,6 +225,39 @@ describe("bad input gets a precise error and the gateway keeps serving", () => {
     expect(grpcError.rawMessage).toMatch(tooLarge);
   });
 
+  it("refuses a compression bomb at maxRequestBytes after decompression, over Connect (gzip, brotli) and gRPC", async () => {
+    // 16 MiB of one letter in a valid Chat: a few kilobytes compressed, 256 times the limit unpacked.
+    const unpacked = Buffer.from(`{"model":"qwen.gguf","messages":[{"role":"ROLE_USER","content":"${"a".repeat(16 * 1024 * 1024)}"}]}`);
+    const afterDecompression = `message is larger than configured readMaxBytes ${maxRequestBytes} after decompression`;
+    for (const [encoding, body] of [["gzip", gzipSync(unpacked, { level: 9 })], ["br", brotliCompressSync(unpacked)]] as const) {
+      expect(body.length).toBeLessThan(maxRequestBytes);
+      const answer = await sendRaw(gateway.url, { path: chatPath, headers: { "content-type": "application/json", "content-encoding": encoding }, body });
+      expect([encoding, answer.status, JSON.parse(answer.body.toString("utf8"))]).toEqual([encoding, 429, { code: "resource_exhausted", message: afterDecompression }]);
+    }
+    const binary = Buffer.from(toBinary(ChatRequestSchemaValue, create(ChatRequestSchemaValue, { model: "qwen.gguf", messages: [{ ...user, content: "a".repeat(16 * 1024 * 1024) }] })));
+    const grpcAnswer = await postGrpcRaw(gateway.url, chatPath, Buffer.from(encodeEnvelope(1, gzipSync(binary, { level: 9 }))), { "grpc-encoding": "gzip" });
+    expect([grpcAnswer.grpcStatus, grpcAnswer.grpcMessage]).toEqual([String(Code.ResourceExhausted), afterDecompression]);
+  });
+
+  it("refuses values nested deeper than 100 levels (backend options are free-form Struct values), in JSON and binary", async () => {
+    const depth = 30_000; // 60 KB, within the 64 KiB limit of this gateway
+    const deepJson = `{"model":"qwen.gguf","messages":[{"role":"ROLE_USER","content":"hi"}],"backendOptions":{"openai":{"x":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
+    const jsonAnswer = await sendRaw(gateway.url, { path: chatPath, headers: { "content-type": "application/json" }, body: deepJson });
+    expect([jsonAnswer.status, JSON.parse(jsonAnswer.body.toString("utf8"))]).toEqual([
+      400,
+      { code: "invalid_argument", message: "cannot decode google.protobuf.Value from JSON: maximum recursion depth of 100 reached" },
+    ]);
+    // The same in binary: Value.list_value → ListValue.values → Value …, 5 000 levels.
+    const field = (number: number, bytes: Uint8Array) => Buffer.concat([Buffer.from([(number << 3) | 2]), varint(bytes.length), bytes]);
+    let value: Uint8Array = new Uint8Array(0);
+    for (let level = 0; level < 5000; level++) value = field(6, field(1, value));
+    const options = field(2, field(1, Buffer.concat([field(1, Buffer.from("x")), field(2, value)]))); // BackendOptions.openai = Struct{fields: {x: value}}
+    const request = Buffer.concat([Buffer.from(toBinary(ChatRequestSchemaValue, create(ChatRequestSchemaValue, { model: "qwen.gguf", messages: [user] }))), field(9, options)]);
+    const binaryAnswer = await sendRaw(gateway.url, { path: chatPath, headers: { "content-type": "application/proto" }, body: request });
+    expect([binaryAnswer.status, JSON.parse(binaryAnswer.body.toString("utf8")).code]).toEqual([400, "invalid_argument"]);
+    expect(JSON.parse(binaryAnswer.body.toString("utf8")).message).toContain("maximum recursion depth of 100 reached");
+  });
+
   it("rejects tool parameters that are not JSON, naming the field", async () => {
     const error = await chatError({ model: "qwen.gguf", messages: [user], tools: [{ name: "search", parametersJson: "{type: object}" }] });
     expect(error.code).toBe(Code.InvalidArgument);
@@ -339,4 +373,16 @@ function violations(error: ConnectError): Array<{ field: string; ruleId: string;
       message: violation.message,
     })),
   );
+}
+
+/** A protobuf varint. */
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest > 127) {
+    bytes.push((rest & 127) | 128);
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(rest);
+  return Buffer.from(bytes);
 }
