@@ -134,4 +134,38 @@ describe("a real browser against the gateway", { timeout: 60_000 }, () => {
       await page.close();
     }
   });
+
+  it("a page at a listed CORS origin speaks gRPC-Web: it reads answers, errors and request ids", async () => {
+    llama.enqueue({ kind: "reply", content: "over grpc-web" });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://ui.test:${pagePort}/`);
+      const result = await page.evaluate(
+        async ({ url, good, bad }) => {
+          // gRPC-Web with the JSON codec: one envelope (flags 0, big-endian length) around the message.
+          const call = async (message: string) => {
+            const bytes = new TextEncoder().encode(message);
+            const body = new Uint8Array(5 + bytes.length);
+            new DataView(body.buffer).setUint32(1, bytes.length);
+            body.set(bytes, 5);
+            const response = await fetch(url, { method: "POST", headers: { "content-type": "application/grpc-web+json", "x-grpc-web": "1" }, body });
+            return { requestId: response.headers.get("protogate-request-id"), text: new TextDecoder().decode(await response.arrayBuffer()) };
+          };
+          return { ok: await call(good), error: await call(bad) };
+        },
+        {
+          url: `http://127.0.0.1:${gateway.port}${chatPath}`,
+          good: chatJson,
+          bad: JSON.stringify({ model: "no-such-model", messages: [{ role: "ROLE_USER", content: "hi" }] }),
+        },
+      );
+      // The answer and its trailers (the status) are in the body; the request id is a header the page may read.
+      expect(result.ok.text).toContain("over grpc-web");
+      expect(result.ok.text).toMatch(/grpc-status: ?0/);
+      expect(result.error.text).toMatch(/grpc-status: ?5\r\n/);
+      for (const { requestId } of [result.ok, result.error]) expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await page.close();
+    }
+  });
 });
