@@ -72,7 +72,7 @@ export async function serveMain(argv: readonly string[], output: ServeOutput = {
   // as soon as it reads this line must get a graceful shutdown.
   const models = gateway.catalog.table().models.length;
   output.print(`protogate listening on ${gateway.url} (${config.backends.length} backend(s), ${models} model(s))`);
-  const address = new URL(gateway.url).hostname.replace(/^\[(.*)\]$/, "$1");
+  const address = new URL(gateway.url).hostname;
   if (!isLoopbackAddress(address)) {
     output.print(
       `note: ${address} is reachable from other machines, and protogate has no client authentication yet: anyone who can\n` +

@@ -18,14 +18,32 @@ const allowedHeaders = [...cors.allowedHeaders, sessionIdHeader, "traceparent", 
 const exposedHeaders = [...cors.exposedHeaders, "retry-after", retryAfterMsHeader, requestIdHeader, "mcp-session-id"].join(", ");
 
 /**
+ * An `Origin` value as a URL when it is a web page's origin (http or
+ * https); undefined for `null`, files, apps' own schemes and anything that
+ * is not a URL. One parse: the host check and CORS both read it.
+ */
+export function parseWebOrigin(origin: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
+}
+
+/**
  * An origin as browsers send it in `Origin`: scheme, host and a port other
  * than the scheme's default, lower case (`HTTP://LocalHost:80` →
  * `http://localhost`); undefined for anything that is not an http(s) URL.
  */
 export function normalizeOrigin(origin: string): string | undefined {
-  if (!URL.canParse(origin)) return undefined;
-  const url = new URL(origin);
-  return url.protocol === "http:" || url.protocol === "https:" ? url.origin : undefined;
+  return parseWebOrigin(origin)?.origin;
+}
+
+/** Listed origins (listen.cors_origins) in the form browsers send them, for exact matching by CORS and the host check. */
+export function originList(origins: readonly string[]): ReadonlySet<string> {
+  return new Set(origins.map((origin) => normalizeOrigin(origin) ?? origin));
 }
 
 /**
@@ -53,7 +71,7 @@ export function normalizeOrigin(origin: string): string | undefined {
  * const handler = withCors(gatewayHandler, ["http://localhost:5173"]);
  */
 export function withCors(handler: NodeHandler, origins: readonly string[]): NodeHandler {
-  const listed = new Set(origins.map((origin) => normalizeOrigin(origin) ?? origin));
+  const listed = originList(origins);
   if (listed.size === 0) return handler;
   return (request, response) => {
     const nodeResponse = response as NodeResponse;

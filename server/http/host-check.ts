@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { BlockList, isIP } from "node:net";
 import { boundText } from "../log/bounded-text.js";
-import { normalizeOrigin } from "./cors.js";
+import { originList, parseWebOrigin } from "./cors.js";
 import { refuseEarly } from "./early-refusal.js";
 import type { NodeHandler, NodeRequest } from "./probe-routes.js";
 
@@ -39,11 +39,12 @@ export type HostCheck = (request: NodeRequest) => ForeignHost | undefined;
  * `allowedHosts` (exact names, any case, a trailing dot ignored). A
  * rebinding page can only send its own DNS name, never an IP address, and
  * browsers resolve `localhost` names without DNS. An `Origin`, which
- * browsers send with every cross-site request and every POST, must name a
- * loopback address, a `localhost` name or one of `allowedHosts` (any other
- * address is just another web site: a page at http://203.0.113.5 is as
- * foreign as one at attacker.example), or be one of `allowedOrigins`
- * (listen.cors_origins: pages the operator lets call the gateway). Clients
+ * browsers send with every cross-site request and every POST, must be an
+ * http(s) origin at a loopback address, a `localhost` name or one of
+ * `allowedHosts` (any other address is just another web site: a page at
+ * http://203.0.113.5 is as foreign as one at attacker.example), or be one
+ * of `allowedOrigins` (listen.cors_origins: pages the operator lets call
+ * the gateway). Clients
  * that are not browsers (the SDK, gRPC, curl) send an address or
  * `localhost`, and no `Origin`. An `allowedHosts` entry `*` turns the
  * check off, for a gateway behind a proxy that checks names itself.
@@ -54,17 +55,14 @@ export type HostCheck = (request: NodeRequest) => ForeignHost | undefined;
  */
 export function createHostCheck(allowedHosts: readonly string[], allowedOrigins: readonly string[] = []): HostCheck {
   const allowed = new Set(allowedHosts.map(normalizeName));
-  const origins = new Set(allowedOrigins.map((origin) => normalizeOrigin(origin) ?? origin));
+  const origins = originList(allowedOrigins);
   if (allowed.has("*")) return () => undefined;
   const isNamed = (name: string) => name === "localhost" || name.endsWith(".localhost") || allowed.has(name);
   const isAllowedHost = (hostname: string) => {
     const name = normalizeName(hostname);
     return isIP(unbracket(name)) !== 0 || isNamed(name);
   };
-  const isAllowedOrigin = (hostname: string) => {
-    const name = normalizeName(hostname);
-    return isLoopbackAddress(unbracket(name)) || isNamed(name);
-  };
+  const isAllowedOrigin = (url: URL) => isLoopbackAddress(url.hostname) || isNamed(normalizeName(url.hostname)) || origins.has(url.origin);
 
   return (request) => {
     const headers = request.headers;
@@ -78,8 +76,8 @@ export function createHostCheck(allowedHosts: readonly string[], allowedOrigins:
     // A browser sends one Origin. Node joins repeated ones with ", " (its type allows a list too): no origin either way.
     const origin = Array.isArray(headers.origin) ? headers.origin.join(", ") : headers.origin;
     if (origin !== undefined) {
-      const originHost = hostnameOfOrigin(origin);
-      if ((originHost === undefined || !isAllowedOrigin(originHost)) && !origins.has(normalizeOrigin(origin) ?? "")) {
+      const url = parseWebOrigin(origin);
+      if (url === undefined || !isAllowedOrigin(url)) {
         return {
           header: "origin",
           message: `requests from pages at "${boundText(origin, maxQuotedChars)}" are not served: protogate answers browsers only on pages at a loopback address, localhost, a name in listen.allowed_hosts or an origin in listen.cors_origins`,
@@ -122,10 +120,11 @@ loopback.addSubnet("127.0.0.0", 8, "ipv4");
 loopback.addAddress("::1", "ipv6");
 loopback.addSubnet("::ffff:7f00:0", 104, "ipv6");
 
-/** Whether an IP address (IPv6 without brackets) is a loopback address; false for names. */
+/** Whether an IP address (IPv6 with or without brackets, as URLs write it) is a loopback address; false for names. */
 export function isLoopbackAddress(address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && loopback.check(address, family === 4 ? "ipv4" : "ipv6");
+  const bare = unbracket(address);
+  const family = isIP(bare);
+  return family !== 0 && loopback.check(bare, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** Lower case, without the one trailing dot a fully qualified name may carry. */
@@ -147,11 +146,4 @@ export function hostnameOfAuthority(authority: string): string {
   }
   const colon = authority.lastIndexOf(":");
   return colon === -1 ? authority : authority.slice(0, colon);
-}
-
-/** The host of an `Origin` value (`http://localhost:5173` → `localhost`); undefined for `null` or anything that is not a URL with a host. */
-function hostnameOfOrigin(origin: string): string | undefined {
-  if (!URL.canParse(origin)) return undefined;
-  const hostname = new URL(origin).hostname;
-  return hostname === "" ? undefined : hostname;
 }

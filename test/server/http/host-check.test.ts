@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createHostCheck, hostnameOfAuthority } from "../../../server/http/host-check.js";
+import { createHostCheck, hostnameOfAuthority, isLoopbackAddress } from "../../../server/http/host-check.js";
 import type { NodeRequest } from "../../../server/http/probe-routes.js";
 
 /** A request with only the headers the check reads. */
@@ -65,6 +65,8 @@ describe("createHostCheck", () => {
     "null",
     "not a url",
     "file:///tmp/page.html",
+    // A listed name, but not a web page's origin (an app's own scheme).
+    "app://gateway.internal",
   ])(
     "refuses a page at Origin %s, even when addressed to 127.0.0.1",
     (origin) => {
@@ -100,6 +102,21 @@ describe("createHostCheck", () => {
   it("serves everything when the list has *", () => {
     const open = createHostCheck(["*"]);
     expect(open(requestWith({ host: "attacker.example", origin: "null" }))).toBeUndefined();
+  });
+});
+
+describe("isLoopbackAddress", () => {
+  it.each([
+    ["127.0.0.1", true],
+    ["127.9.9.9", true],
+    ["::1", true],
+    ["[::1]", true],
+    ["[::ffff:7f00:1]", true],
+    ["0.0.0.0", false],
+    ["[::]", false],
+    ["localhost", false],
+  ])("%s → %s", (address, loopback) => {
+    expect(isLoopbackAddress(address)).toBe(loopback);
   });
 });
 
