@@ -93,12 +93,13 @@ export async function startGateway(config: ResolvedConfig, log: Logger = silentL
     ...(config.unaryFastPath === undefined ? {} : { unaryFastPath: config.unaryFastPath }),
     ...(sandbox === undefined ? {} : { sandbox, mcp: createMcpEndpoint({ sandbox, maxBodyBytes: config.maxRequestBytes, log }) }),
   });
+  const corsOrigins = config.corsOrigins ?? [];
   const hostCheck = {
     allowedHosts: config.allowedHosts ?? [],
-    allowedOrigins: config.corsOrigins ?? [],
+    allowedOrigins: corsOrigins,
     onRefused: (refusal: ForeignHost) => operations.metrics.recordForeignHost(refusal.header),
   };
-  const server = await listenDualProtocol(withHostCheck(withCors(handler, config.corsOrigins ?? []), hostCheck), {
+  const server = await listenDualProtocol(withHostCheck(withCors(handler, corsOrigins), hostCheck), {
     host: config.host,
     port: config.port,
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
