@@ -1,42 +1,31 @@
-import { Code } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import type { ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 
-/** What to answer a request that is refused before it is read. */
-export interface EarlyRefusal {
-  readonly code: Code;
-  readonly message: string;
-  /** Extra response headers, e.g. `retry-after`. */
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
 /**
- * Answers a request before any of it is read, in its protocol's words: a
- * gRPC or gRPC-Web request gets a trailers-only answer (HTTP 200 with
- * `grpc-status` and `grpc-message`), anything else — Connect over either
- * HTTP version, and the plain routes — the Connect error JSON with the
- * code's HTTP status. Every client of the gateway can read the code.
+ * Answers a request with `error` before any of it is read, in its
+ * protocol's words, with connect's own encoding of errors (as the RPC paths
+ * use): a gRPC or gRPC-Web request gets a trailers-only answer (HTTP 200
+ * with `grpc-status` and `grpc-message`), anything else — Connect over
+ * either HTTP version, and the plain routes — the Connect error JSON with
+ * the code's HTTP status. The error's metadata (e.g. `retry-after`) become
+ * response headers. Every client of the gateway can read the code.
  *
  * @example
- * refuseEarly(request, response, { code: Code.Unavailable, message: "busy", headers: { "retry-after": "1" } });
+ * refuseEarly(request, response, new ConnectError("busy", Code.Unavailable, { "retry-after": "1" }));
  */
-export function refuseEarly(request: NodeRequest, response: NodeResponse, refusal: EarlyRefusal): void {
+export function refuseEarly(request: NodeRequest, response: NodeResponse, error: ConnectError): void {
   const contentType = request.headers["content-type"] ?? "";
+  const headers: Record<string, string> = {};
   if (contentType.startsWith("application/grpc")) {
-    response.writeHead(200, {
-      "content-type": contentType,
-      "grpc-status": String(refusal.code),
-      "grpc-message": encodeURIComponent(refusal.message),
-      ...refusal.headers,
-    });
+    setTrailerStatus(new Headers(), error).forEach((value, key) => (headers[key] = value));
+    response.writeHead(200, { ...headers, "content-type": contentType });
     response.end();
     return;
   }
-  const body = Buffer.from(JSON.stringify({ code: codeToString(refusal.code), message: refusal.message }));
-  response.writeHead(codeToHttpStatus(refusal.code), {
-    "content-type": "application/json",
-    "content-length": String(body.length),
-    ...refusal.headers,
-  });
+  error.metadata.forEach((value, key) => (headers[key] = value));
+  const body = errorToJsonBytes(error, {});
+  response.writeHead(codeToHttpStatus(error.code), { ...headers, "content-type": "application/json", "content-length": String(body.byteLength) });
   response.end(body);
 }

@@ -1,4 +1,4 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { BlockList, isIP } from "node:net";
 import { boundText } from "../log/bounded-text.js";
 import { originList, parseWebOrigin } from "./cors.js";
@@ -110,7 +110,7 @@ export function withHostCheck(
     const refusal = check(request);
     if (refusal === undefined) return handler(request, response);
     options.onRefused?.(refusal);
-    refuseEarly(request, response, { code: Code.PermissionDenied, message: refusal.message });
+    refuseEarly(request, response, new ConnectError(refusal.message, Code.PermissionDenied));
   };
 }
 

@@ -1,4 +1,4 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { refuseEarly } from "./early-refusal.js";
 import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 
@@ -25,9 +25,6 @@ export const defaultMaxInFlightRequests = 10_000;
  * if (inFlight >= maxInFlight) return refuseOverloaded(request, response, maxInFlight);
  */
 export function refuseOverloaded(request: NodeRequest, response: NodeResponse, maxInFlight: number): void {
-  refuseEarly(request, response, {
-    code: Code.Unavailable,
-    message: `the gateway is at its limit of ${maxInFlight} requests in flight; retry shortly`,
-    headers: { "retry-after": "1" },
-  });
+  const message = `the gateway is at its limit of ${maxInFlight} requests in flight; retry shortly`;
+  refuseEarly(request, response, new ConnectError(message, Code.Unavailable, { "retry-after": "1" }));
 }
