@@ -11,7 +11,8 @@
  * before doing any of its own work, so the benchmarks show it beside
  * protogate: in one process (bench/cost-breakdown.ts) and as its own
  * process (bench/gateway-overhead.ts, target `node-proxy`; run it alone
- * with `npx tsx bench/bare-proxy.ts --upstream URL --port 0`).
+ * with `npx tsx bench/bare-proxy.ts --upstream URL --port 0`). A request
+ * it cannot parse gets a 400; nothing else is checked.
  */
 import { Agent, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,18 +21,39 @@ import { type StandaloneServer, flagValue, portFlag, runWhenMain } from "./stand
 /** A running bare proxy; its URL answers POSTs to any path. */
 export type BareProxy = StandaloneServer;
 
-/** The chat request the proxy reads: protogate's JSON shape, unchecked. */
-interface ProxiedChat {
+/** What the proxy learns from a client's chat request. */
+export interface ProxiedChat {
   readonly model: string;
-  readonly messages: ReadonlyArray<{ readonly content: string }>;
+  readonly contents: readonly string[];
 }
 
 /** The upstream answer fields the proxy passes back, unchecked. */
-interface UpstreamChat {
+export interface UpstreamChat {
   readonly model: string;
   readonly choices: ReadonlyArray<{ readonly message: { readonly content: string } }>;
-  readonly usage: unknown;
+  readonly usage: { readonly prompt_tokens: number; readonly completion_tokens: number };
 }
+
+/**
+ * How a proxy reads the client's request and writes its answer: the only
+ * part that differs between the bare proxy and the contract proxy
+ * (bench/contract-proxy.ts). `decode` throws on a request it refuses.
+ */
+export interface ProxyCodec {
+  decode(text: string): ProxiedChat;
+  encode(request: ProxiedChat, answer: UpstreamChat): Buffer;
+}
+
+/** Plain `JSON.parse` and `JSON.stringify`, nothing checked. */
+export const plainJsonCodec: ProxyCodec = {
+  decode(text) {
+    const input = JSON.parse(text) as { model: string; messages: ReadonlyArray<{ content: string }> };
+    return { model: input.model, contents: input.messages.map((message) => message.content) };
+  },
+  encode(_request, answer) {
+    return Buffer.from(JSON.stringify({ model: answer.model, message: { content: answer.choices[0]?.message.content }, usage: answer.usage }));
+  },
+};
 
 function readAll(stream: NodeJS.ReadableStream, done: (text: string) => void): void {
   const chunks: Buffer[] = [];
@@ -46,14 +68,21 @@ function readAll(stream: NodeJS.ReadableStream, done: (text: string) => void): v
  * const proxy = await startBareProxy("http://127.0.0.1:8080");
  * // POST `${proxy.url}/` with {"model":"m","messages":[{"role":"ROLE_USER","content":"hi"}]}
  */
-export async function startBareProxy(upstreamUrl: string, port = 0): Promise<BareProxy> {
+export async function startBareProxy(upstreamUrl: string, port = 0, codec: ProxyCodec = plainJsonCodec): Promise<BareProxy> {
   const upstream = new URL(upstreamUrl);
   const agent = new Agent({ keepAlive: true });
   const server = createServer((request, response) => {
     readAll(request, (text) => {
-      const input = JSON.parse(text) as ProxiedChat;
+      let input: ProxiedChat;
+      try {
+        input = codec.decode(text);
+      } catch (error) {
+        response.writeHead(400, { "content-type": "text/plain" });
+        response.end(String(error));
+        return;
+      }
       const body = Buffer.from(
-        JSON.stringify({ model: input.model, messages: input.messages.map((message) => ({ role: "user", content: message.content })), stream: false }),
+        JSON.stringify({ model: input.model, messages: input.contents.map((content) => ({ role: "user", content })), stream: false }),
       );
       const outgoing = httpRequest(
         {
@@ -66,8 +95,7 @@ export async function startBareProxy(upstreamUrl: string, port = 0): Promise<Bar
         },
         (upstreamResponse) =>
           readAll(upstreamResponse, (answer) => {
-            const parsed = JSON.parse(answer) as UpstreamChat;
-            const out = Buffer.from(JSON.stringify({ model: parsed.model, message: { content: parsed.choices[0]?.message.content }, usage: parsed.usage }));
+            const out = codec.encode(input, JSON.parse(answer) as UpstreamChat);
             response.writeHead(200, { "content-type": "application/json", "content-length": out.length });
             response.end(out);
           }),

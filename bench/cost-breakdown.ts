@@ -10,6 +10,8 @@
  * - floor: node:http client → upstream
  * - fetch: the same call with fetch (what protogate's upstream call used before node:http)
  * - bare proxy: bench/bare-proxy.ts, a bare node:http JSON proxy in front of the upstream
+ * - contract proxy: bench/contract-proxy.ts, the bare proxy speaking protogate's
+ *   contract (protobuf-es JSON both ways, protovalidate on the request)
  * - Connect Health/Check: protogate's handler answering a trivial Connect
  *   JSON unary RPC (no upstream call): the RPC stack's own cost, on the
  *   unary fast path and through connect-node's adapter
@@ -19,6 +21,7 @@ import { parseArgs } from "node:util";
 import { defaultObservability, resolveConfig } from "../server/config/resolved-config.js";
 import { startGateway } from "../server/gateway.js";
 import { startBareProxy } from "./bare-proxy.js";
+import { startContractProxy } from "./contract-proxy.js";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
 
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
 
   const upstream = await startFixedUpstream();
   const proxy = await startBareProxy(upstream.url);
+  const contractProxy = await startContractProxy(upstream.url);
   // What `protogate serve --backend openai=URL` runs, with the request log off: its lines would go to
   // this process's stderr, which the reader of the table watches.
   const gatewayConfig = {
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     const targets = {
       floor: { url: `${upstream.url}/v1/chat/completions`, headers: {}, body: openAiBody, expectInBody: FIXED_CONTENT },
       bareProxy: { url: `${proxy.url}/`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
+      contractProxy: { url: `${contractProxy.url}/`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
       healthCheck: { url: `${gateway.url}/grpc.health.v1.Health/Check`, headers: {}, body: Buffer.from("{}"), expectInBody: "SERVING" },
       chat: { url: `${gateway.url}/protogate.v1.InferenceService/Chat`, headers: {}, body: protogateBody, expectInBody: FIXED_CONTENT },
       healthCheckAdapter: { url: `${adapterGateway.url}/grpc.health.v1.Health/Check`, headers: {}, body: Buffer.from("{}"), expectInBody: "SERVING" },
@@ -66,22 +71,23 @@ async function main(): Promise<void> {
     } satisfies Record<string, LoadTarget>;
 
     // Warm-up: V8 needs thousands of calls before the hot paths are optimised.
-    for (const target of [targets.chat, targets.chatAdapter, targets.healthCheck, targets.healthCheckAdapter, targets.bareProxy, targets.floor, targets.chat, targets.chatAdapter]) {
+    for (const target of [targets.chat, targets.chatAdapter, targets.healthCheck, targets.healthCheckAdapter, targets.bareProxy, targets.contractProxy, targets.floor, targets.chat, targets.chatAdapter]) {
       await runClosedLoop(target, { concurrency: 8, durationMs: 3000, maxRequests: 1_000_000, settleMs: 0 });
     }
     await fetchLoop(targets.floor, 2000);
 
-    const samples: Record<"floor" | "fetch" | "bareProxy" | "healthCheck" | "healthCheckAdapter" | "chat" | "chatAdapter", number[]> = {
+    const samples: Record<"floor" | "fetch" | "bareProxy" | "contractProxy" | "healthCheck" | "healthCheckAdapter" | "chat" | "chatAdapter", number[]> = {
       floor: [],
       fetch: [],
       bareProxy: [],
+      contractProxy: [],
       healthCheck: [],
       healthCheckAdapter: [],
       chat: [],
       chatAdapter: [],
     };
     for (let round = 0; round < rounds; round++) {
-      for (const name of ["floor", "bareProxy", "healthCheck", "healthCheckAdapter", "chat", "chatAdapter"] as const) {
+      for (const name of ["floor", "bareProxy", "contractProxy", "healthCheck", "healthCheckAdapter", "chat", "chatAdapter"] as const) {
         const result = await runClosedLoop(targets[name], { concurrency: 1, durationMs: windowMs, maxRequests: 1_000_000, settleMs: 50 });
         if (result.errors > 0) throw new Error(`${name}: ${result.firstError ?? "failed"}`);
         samples[name].push(result.clientCpuMicros / result.requests);
@@ -94,6 +100,7 @@ async function main(): Promise<void> {
       ["node:http client → upstream (floor)", floor],
       ["fetch client → upstream", median(samples.fetch)],
       ["bare node:http JSON proxy", median(samples.bareProxy)],
+      ["the same proxy with protogate's contract (protobuf-es JSON, protovalidate)", median(samples.contractProxy)],
       ["protogate Connect JSON Health/Check (no upstream call), fast path", median(samples.healthCheck)],
       ["protogate Connect JSON Health/Check (no upstream call), connect-node adapter", median(samples.healthCheckAdapter)],
       ["protogate Connect JSON Chat, fast path", median(samples.chat)],
@@ -108,6 +115,7 @@ async function main(): Promise<void> {
     await gateway.close();
     await adapterGateway.close();
     await proxy.close();
+    await contractProxy.close();
     await upstream.close();
   }
 }

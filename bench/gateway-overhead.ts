@@ -1,14 +1,16 @@
 /**
  * Gateway overhead benchmark: a fixed-response OpenAI-compatible upstream,
  * loaded directly, through a bare node:http proxy (the floor for any Node
- * gateway, bench/bare-proxy.ts), through protogate (Connect JSON unary) and
- * through Portkey's gateway, at several concurrencies, in one run.
+ * gateway, bench/bare-proxy.ts), through the same proxy speaking
+ * protogate's contract (bench/contract-proxy.ts), through protogate
+ * (Connect JSON unary) and through Portkey's gateway, at several
+ * concurrencies, in one run.
  *
  *   bash bench/peers/install-portkey.sh     # once
  *   npm run bench:gateway                   # = npx tsx bench/gateway-overhead.ts
  *   npm run bench:gateway -- --seconds 2 --rounds 1 --targets direct,protogate --cpu-prof
  *
- * Processes: the upstream, the bare proxy, protogate and Portkey each run in their own Node
+ * Processes: the upstream, the two proxies, protogate and Portkey each run in their own Node
  * process; this process is the load generator (and does nothing else while
  * a window is measured). Measurements are interleaved: every round loads
  * each target at each concurrency in turn, so slow drifts of a noisy
@@ -29,11 +31,12 @@ import { startPortkey } from "./peers/portkey.js";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** The endpoints one run can load. */
-export type TargetName = "direct" | "node-proxy" | "protogate" | "baseline" | "portkey";
+export type TargetName = "direct" | "node-proxy" | "contract-proxy" | "protogate" | "baseline" | "portkey";
 
 const targetLabels: Record<TargetName, string> = {
   direct: "direct (upstream)",
   "node-proxy": "bare node:http proxy (floor)",
+  "contract-proxy": "bare proxy + protogate's contract (floor)",
   protogate: "protogate Connect JSON unary",
   baseline: "protogate baseline (--baseline-root)",
   portkey: "Portkey",
@@ -95,7 +98,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       "warmup-seconds": { type: "string", default: "6" },
       "settle-ms": { type: "string", default: "300" },
       concurrency: { type: "string", default: "1,32" },
-      targets: { type: "string", default: "direct,node-proxy,protogate,portkey" },
+      targets: { type: "string", default: "direct,node-proxy,contract-proxy,protogate,portkey" },
       "cpu-prof": { type: "boolean", default: false },
       out: { type: "string" },
       "protogate-root": { type: "string" },
@@ -107,7 +110,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
   if (values.help) {
     console.log(
       "usage: npx tsx bench/gateway-overhead.ts [--seconds 4] [--rounds 3] [--warmup-seconds 6] [--settle-ms 300]\n" +
-        "         [--concurrency 1,32] [--targets direct,node-proxy,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
+        "         [--concurrency 1,32] [--targets direct,node-proxy,contract-proxy,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
         "         [--protogate-root DIR]   benchmark the protogate checkout in DIR instead of this one\n" +
         "         [--baseline-root DIR]    also run the checkout in DIR as target `baseline`, in the same rounds",
     );
@@ -119,7 +122,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
     return value;
   };
   const targets = values.targets.split(",").map((name) => name.trim());
-  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, node-proxy, protogate, baseline, portkey)`);
+  for (const name of targets) if (!(name in targetLabels)) throw new Error(`unknown target "${name}" (direct, node-proxy, contract-proxy, protogate, baseline, portkey)`);
   if (!targets.includes("direct")) throw new Error('--targets must include "direct": added latency is measured against it');
   const baselineRoot = values["baseline-root"] === undefined ? undefined : resolve(values["baseline-root"]);
   if (baselineRoot !== undefined && !targets.includes("baseline")) targets.push("baseline");
@@ -140,7 +143,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
 }
 
 /** Targets that take protogate's JSON chat request and answer with `message.content`. */
-const speaksProtogateJson = (name: TargetName) => name === "protogate" || name === "baseline" || name === "node-proxy";
+const speaksProtogateJson = (name: TargetName) => name !== "direct" && name !== "portkey";
 
 /** Request bodies and headers for each target; the conversation is the same for all. */
 function loadTargetFor(name: TargetName, baseUrl: string, extraHeaders: Record<string, string> = {}): LoadTarget {
@@ -282,10 +285,16 @@ async function main(): Promise<void> {
     servers.set(name, { child, target: loadTargetFor(name, url) });
   };
   // The floor: a bare node:http proxy, in its own process.
-  if (options.targets.includes("node-proxy")) {
-    const child = startChild("node-proxy", process.execPath, tsxNode("bench/bare-proxy.ts", ["--upstream", upstreamUrl, "--port", "0"]), { cwd: repoRoot });
-    const url = (await child.waitForLine(/bare proxy listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
-    servers.set("node-proxy", { child, target: loadTargetFor("node-proxy", url) });
+  // The floors: a bare node:http proxy, and the same proxy with protogate's contract, each in its own process.
+  const floors = [
+    { name: "node-proxy", script: "bench/bare-proxy.ts", banner: /bare proxy listening on (http:\/\/\S+)/ },
+    { name: "contract-proxy", script: "bench/contract-proxy.ts", banner: /contract proxy listening on (http:\/\/\S+)/ },
+  ] as const;
+  for (const floor of floors) {
+    if (!options.targets.includes(floor.name)) continue;
+    const child = startChild(floor.name, process.execPath, tsxNode(floor.script, ["--upstream", upstreamUrl, "--port", "0"]), { cwd: repoRoot });
+    const url = (await child.waitForLine(floor.banner, 20_000))[1] ?? "";
+    servers.set(floor.name, { child, target: loadTargetFor(floor.name, url) });
   }
   if (options.targets.includes("protogate")) await startProtogate("protogate", options.protogateRoot);
   if (options.baselineRoot !== undefined) await startProtogate("baseline", options.baselineRoot);
@@ -474,9 +483,20 @@ async function main(): Promise<void> {
         `of the goal for a gateway's own work (protogate's own work: ${added1 === undefined ? "—" : (added1 - floor1).toFixed(3)} ms)`,
     );
   }
+  const contract1 = cell("contract-proxy", 1)?.addedMs?.p50;
+  if (contract1 !== undefined) {
+    verdicts.push(
+      `contract proxy added p50 at concurrency 1: ${contract1.toFixed(3)} ms ` +
+        `(protogate's work beyond its contract: ${added1 === undefined ? "—" : (added1 - contract1).toFixed(3)} ms)`,
+    );
+  }
   const floor32 = cell("node-proxy", 32);
   if (floor32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
     verdicts.push(`bare node:http proxy / Portkey throughput at concurrency 32: ${(floor32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
+  }
+  const contract32 = cell("contract-proxy", 32);
+  if (contract32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
+    verdicts.push(`contract proxy / Portkey throughput at concurrency 32: ${(contract32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
   }
   for (const concurrency of options.concurrencies) {
     const current = cell("protogate", concurrency);
