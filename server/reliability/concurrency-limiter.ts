@@ -52,6 +52,12 @@ export interface ConcurrencyLimiter {
    * the queue at once. The caller must call the returned Release when done.
    */
   acquire(signal: AbortSignal): Promise<Release>;
+  /**
+   * Takes a free slot at once: its Release, or undefined when every slot
+   * is taken (then `acquire` waits for one). Lets a caller that usually
+   * finds a slot skip the promise and the signal a wait needs.
+   */
+  tryAcquire(): Release | undefined;
   /** Calls holding a slot. */
   inFlight(): number;
   /** Calls waiting for a slot. */
@@ -127,14 +133,20 @@ export function createConcurrencyLimiter(options: ConcurrencyLimiterOptions): Co
     );
   }
 
+  // Under the limit nobody waits: a released slot goes straight to the oldest waiter.
+  function tryAcquire(): Release | undefined {
+    if (running >= options.maxConcurrent) return undefined;
+    running += 1;
+    changed();
+    return makeRelease();
+  }
+
   return {
+    tryAcquire,
     acquire(signal) {
       if (signal.aborted) return Promise.reject(abortReason(signal.reason));
-      if (running < options.maxConcurrent) {
-        running += 1;
-        changed();
-        return Promise.resolve(makeRelease());
-      }
+      const free = tryAcquire();
+      if (free !== undefined) return Promise.resolve(free);
       if (waiters.size >= options.maxQueue) {
         return Promise.reject(
           capacityError(`${running} in flight, ${waiters.size} queued, queue full`),

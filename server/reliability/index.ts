@@ -40,6 +40,7 @@ export {
   createProgressWatchdog,
 } from "./progress-watchdog.js";
 export { type TimeoutSignal, createTimeoutSignal } from "./timeout-signal.js";
+export { type RouteDeadline, createRouteDeadline } from "./route-deadline.js";
 export {
   type BackendGuard,
   type BackendGuardSettings,

@@ -10,6 +10,7 @@ import { type BackendGuards, circuitOpenError, isCircuitOpenError } from "../rel
 import { type BreakerOutcome, breakerOutcomeForError } from "../reliability/circuit-breaker.js";
 import { createProgressWatchdog } from "../reliability/progress-watchdog.js";
 import { type RetryPolicy, type RetryReason, classifyFailure, createRetryPolicy } from "../reliability/retry-policy.js";
+import { createRouteDeadline } from "../reliability/route-deadline.js";
 import { createTimeoutSignal } from "../reliability/timeout-signal.js";
 import type { RoutedModel } from "../routing/model-router.js";
 import type { RoutePolicies } from "../routing/route-policy.js";
@@ -151,16 +152,10 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
     const budgetMs = clientRemaining === undefined ? policy.maxDeadlineMs : Math.min(clientRemaining, policy.maxDeadlineMs);
     const deadlineAt = now() + budgetMs;
     // The route's deadline, when it is the shorter one. connect enforces the client's own.
-    const deadline =
+    const routeDeadline =
       clientRemaining !== undefined && clientRemaining <= policy.maxDeadlineMs
         ? undefined
-        : createTimeoutSignal(
-            context.signal,
-            policy.maxDeadlineMs,
-            `the request took longer than the route's deadline of ${policy.maxDeadlineMs} ms`,
-            (message) => new ConnectError(message, Code.DeadlineExceeded),
-          );
-    const signal = deadline?.signal ?? context.signal;
+        : createRouteDeadline(context.signal, deadlineAt, policy.maxDeadlineMs, now);
     const targets = targetsFor(primary, policy);
     let lastFailure: unknown;
     let lastSkip: unknown;
@@ -180,14 +175,16 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
         }
         observation.backend = target.backendId;
         for (let attemptOnTarget = 1; ; attemptOnTarget++) {
-          throwIfAborted(signal);
+          throwIfAborted(context.signal);
+          routeDeadline?.throwIfPassed();
           if (guard.breaker !== undefined && !guard.breaker.canRequest()) {
             lastSkip = circuitOpenError(guard);
             break;
           }
           let release: () => void;
           try {
-            release = await guard.limiter.acquire(signal);
+            // A free slot is taken at once; only a wait in the queue needs a signal that also ends at the route's deadline.
+            release = guard.limiter.tryAcquire() ?? (await guard.limiter.acquire(routeDeadline?.waitSignal() ?? context.signal));
           } catch (error) {
             guard.breaker?.record("ignored");
             if (error instanceof ConnectError && error.code === Code.ResourceExhausted) {
@@ -198,7 +195,10 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
           }
           observation.attempts++;
           const started = now();
-          const limit = createTimeoutSignal(signal, entry.timeoutMs, `the backend did not answer within ${entry.timeoutMs} ms`);
+          // One timer for the attempt: the backend's time limit, or what is left of the route's deadline when that is shorter.
+          const limit = routeDeadline?.endsWithin(entry.timeoutMs)
+            ? routeDeadline.attemptLimit()
+            : createTimeoutSignal(context.signal, entry.timeoutMs, `the backend did not answer within ${entry.timeoutMs} ms`);
           let ended = false;
           const end = (how: AttemptEnd) => {
             if (ended) return;
@@ -212,27 +212,20 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
             const value = await attempt(target, { backend: entry.backend, signal: limit.signal, headers: observation.upstreamHeaders() }, policy);
             // The request's observation counted every attempt, retry and fallback of this call.
             const attempts = { count: observation.attempts, retries: observation.retries, fallbackFrom: observation.fallbackFrom };
-            return {
-              value,
-              target,
-              started,
-              attempts,
-              end(how) {
-                end(how);
-                // The deadline timer must outlive this function for streams: the lease's end disposes it.
-                deadline?.dispose();
-              },
-            };
+            // The attempt's timer, which a stream keeps until its lease ends, also holds the route's deadline.
+            routeDeadline?.disposeWaits();
+            return { value, target, started, attempts, end };
           } catch (error) {
             end({ kind: "error", error });
-            if (signal.aborted) throw abortError(signal.reason, error);
+            if (context.signal.aborted) throw abortError(context.signal.reason, error);
+            routeDeadline?.throwIfPassed(limit.signal);
             lastFailure = error;
             const remaining = deadlineAt - now();
             const decision = retryPolicy.decide({ error, attempt: attemptOnTarget, bytesSentToClient: false, deadlineRemainingMs: remaining });
             if (decision.kind === "retry") {
               observation.retries++;
               options.events?.retry(target.backendId, decision.reason);
-              await sleep(decision.delayMs, signal);
+              await sleep(decision.delayMs, routeDeadline?.waitSignal() ?? context.signal);
               continue;
             }
             if (!canFallBack(error)) throw error;
@@ -242,7 +235,7 @@ export function createUpstreamCaller(options: UpstreamCallerOptions): UpstreamCa
       }
       throw lastFailure ?? lastSkip ?? new ConnectError("no backend could serve the request", Code.Unavailable);
     } catch (error) {
-      deadline?.dispose();
+      routeDeadline?.disposeWaits();
       throw error;
     }
   }

@@ -278,6 +278,32 @@ describe("reliability under injected faults", () => {
     await expectNothingInFlight(target);
   });
 
+  it("ends a request still waiting for a backend slot at the route's deadline, and frees its place in the queue", async () => {
+    const llama = await createOpenAiFake({ flavour: "llamacpp", models: [model, "other.gguf"] });
+    cleanups.push(() => llama.close());
+    // Only qwen.gguf has the short deadline; other.gguf holds the backend's only slot meanwhile.
+    const target = await gateway(
+      [{ id: "llama", kind: "openai", url: llama.url, policy: { maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 30_000 } }],
+      [route({ maxDeadlineMs: 300 })],
+    );
+    const client = createProtogateClient({ baseUrl: target.url, protocol: "grpc" });
+    llama.enqueue({ kind: "hang", afterChunks: 2 });
+    const controller = new AbortController();
+    const holder = client.inference.chatStream({ ...request, model: "other.gguf" }, { signal: controller.signal })[Symbol.asyncIterator]();
+    expect((await holder.next()).value?.event.case).toBe("start");
+    const started = performance.now();
+
+    const failure = await connectErrorOf(client.inference.chat(request, { timeoutMs: 60_000 }));
+
+    expect([failure.code, failure.rawMessage]).toEqual([Code.DeadlineExceeded, "the request took longer than the route's deadline of 300 ms"]);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(chats(llama)).toHaveLength(1);
+    expect((await scrapeMetrics(target.url)).value("protogate_queue_depth", { backend: "llama" })).toBe(0);
+    controller.abort();
+    await expect(holder.next()).rejects.toMatchObject({ code: Code.Canceled });
+    await expectNothingInFlight(target);
+  });
+
   it("answers resource_exhausted with a retry hint when the backend's queue is full", async () => {
     const llama = await fake();
     const target = await gateway([{ id: "llama", kind: "openai", url: llama.url, policy: { maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 10_000 } }]);

@@ -33,6 +33,23 @@ describe("createConcurrencyLimiter", () => {
     expect(limiter.queued()).toBe(0);
   });
 
+  it("tryAcquire takes a free slot at once and never jumps the queue", async () => {
+    const { limiter, changes } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    const release = limiter.tryAcquire();
+    expect(release).toBeTypeOf("function");
+    expect(limiter.tryAcquire()).toBeUndefined();
+    const waiter = track(limiter.acquire(live()));
+    release?.();
+    await flushMicrotasks();
+    // The freed slot went to the waiter, so there is still none to take.
+    expect(waiter.state()).toBe("fulfilled");
+    expect(limiter.tryAcquire()).toBeUndefined();
+    waiter.value()();
+    release?.(); // a second call gives nothing back twice
+    expect({ inFlight: limiter.inFlight(), queued: limiter.queued() }).toEqual({ inFlight: 0, queued: 0 });
+    expect(changes.at(0)).toEqual({ inFlight: 1, queued: 0 });
+  });
+
   it("queues in FIFO order and hands a released slot to the oldest waiter", async () => {
     const { limiter, changes } = setup({ maxConcurrent: 1, maxQueue: 2 });
     const releaseA = await limiter.acquire(live());
