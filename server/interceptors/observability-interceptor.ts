@@ -88,14 +88,15 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     const finish = (error: unknown) => {
       if (finished) return;
       finished = true;
-      req.signal.removeEventListener("abort", onAbort);
+      if (onAbort !== undefined) req.signal.removeEventListener("abort", onAbort);
       stopInFlight();
       // The duration ends now; the bookkeeping waits until the answer is on its way (see record).
       setImmediate(record, options, service, method, observation, error, now() - observation.startedAt);
     };
-    // A backstop: connect aborts the handler signal when a call ends, also one whose stream was never read.
-    const onAbort = () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled));
-    req.signal.addEventListener("abort", onAbort, { once: true });
+    // A backstop for streams: connect aborts the handler signal when a call ends, also one whose stream was never
+    // read. A unary call ends where it is awaited below; a listener there would only cost (AbortSignal's are dear).
+    const onAbort = req.stream ? () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled)) : undefined;
+    if (onAbort !== undefined) req.signal.addEventListener("abort", onAbort, { once: true });
 
     try {
       if (!sessionHeaderValid) {
