@@ -30,7 +30,6 @@ import {
   headerUnaryEncoding,
   parseContentType,
   parseTimeout,
-  trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RefusedRpc } from "../interceptors/index.js";
@@ -39,6 +38,7 @@ import type { NodeRequest, NodeResponse } from "./probe-routes.js";
 import { correctRefusal } from "./refused-rpcs.js";
 import { requestIdHeader, requestIdKey } from "./request-id.js";
 import { createUnaryCallFactory } from "./unary-call-context.js";
+import { muxedNodeHeaders } from "./unary-response-headers.js";
 
 /** A service and its implementation, served by both the fast path and connect's router. */
 export interface ServiceRegistration {
@@ -93,6 +93,7 @@ interface FastMethod {
 /** Connect's header names as Node gives them (lower case). */
 const timeoutHeader = headerTimeout.toLowerCase();
 const acceptEncodingHeader = headerUnaryAcceptEncoding.toLowerCase();
+const contentLengthHeader = headerUnaryContentLength.toLowerCase();
 
 /**
  * A fast path for the gateway's most common request: a unary Connect call
@@ -108,7 +109,8 @@ const acceptEncodingHeader = headerUnaryAcceptEncoding.toLowerCase();
  * reuses connect's own protocol pieces for everything that defines the
  * protocol's behaviour — content types, the timeout header, size limits,
  * message (de)serialisation, the interceptor chain, error JSON, HTTP
- * status codes, `trailer-` headers and response compression — so a call
+ * status codes, `trailer-` headers (as connect's `trailerMux` makes them,
+ * see unary-response-headers.ts) and response compression — so a call
  * answers byte for byte as through the adapter
  * (test/e2e/unary-fast-path.test.ts compares the two). Each call's
  * HandlerContext comes from createUnaryCallFactory: one AbortController
@@ -211,13 +213,9 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
         body = await compression.response.compress(body);
         context.responseHeader.set(headerUnaryEncoding, compression.response.name);
       }
-      const responseHeader = trailerMux(context.responseHeader, context.responseTrailer);
-      responseHeader.set(headerUnaryContentLength, String(body.byteLength));
       if (response.destroyed) return;
-      const nodeHeaders: Record<string, string> = {};
-      responseHeader.forEach((value, key) => {
-        nodeHeaders[key] = value;
-      });
+      const nodeHeaders = muxedNodeHeaders(context.responseHeader, context.responseTrailer);
+      nodeHeaders[contentLengthHeader] = String(body.byteLength);
       const requestId = context.values.get(requestIdKey);
       if (requestId !== undefined) nodeHeaders[requestIdHeader] = requestId;
       response.writeHead(status, nodeHeaders);
