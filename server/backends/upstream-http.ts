@@ -71,65 +71,91 @@ const agents = {
 async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
   let message: IncomingMessage;
   try {
-    message = await openRequest(request);
+    message = await new Promise<IncomingMessage>((resolve, reject) => startRequest(request, resolve, reject));
   } catch (error) {
     throw toUpstreamError(error, request.signal);
   }
   const status = message.statusCode ?? 0;
-  if (status < 200 || status > 299) {
-    const bodyText = await readErrorBody(message, request.signal);
-    throw new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(message.headers["retry-after"] ?? null) });
-  }
+  if (status < 200 || status > 299) throw await statusError(message, status, request.signal);
   return wrapResponse(message, request.maxResponseBytes);
 }
 
 /**
- * Opens the request and resolves with the response head. The signal is
- * wired by hand rather than with `http.request`'s `signal` option, and the
- * origin comes pre-parsed rather than as a URL: measured on this path,
- * the option, the URL and reading the body through an async iterator
- * together cost more CPU than the rest of the upstream hop (about 80 µs a
- * request at concurrency 1; see docs/benchmarks.md). The abort listener
- * stays until the response has closed, so an abort also ends a body that
- * is still streaming.
+ * Sends one request and reads its whole 2xx answer as text, with the
+ * failures of `sendUpstream` and `readBodyText`, in one promise: a unary
+ * chat waits on this instead of a chain of async functions (each of them
+ * a promise and a microtask more per request).
  */
-function openRequest(request: UpstreamRequest): Promise<IncomingMessage> {
+function exchangeText(request: UpstreamRequest): Promise<string> {
+  const { signal } = request;
+  return new Promise((resolve, reject) => {
+    startRequest(
+      request,
+      (message) => {
+        const status = message.statusCode ?? 0;
+        if (status < 200 || status > 299) {
+          statusError(message, status, signal).then(reject, reject);
+          return;
+        }
+        collectBody(message, request.maxResponseBytes, "fail", resolve, (error) => reject(toUpstreamError(error, signal, "truncated")));
+      },
+      (error) => reject(toUpstreamError(error, signal)),
+    );
+  });
+}
+
+/** The UpstreamError of an answer with an error status, its body read for the log and each backend's error mapping. */
+async function statusError(message: IncomingMessage, status: number, signal: AbortSignal): Promise<UpstreamError> {
+  const bodyText = await readErrorBody(message, signal);
+  return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(message.headers["retry-after"] ?? null) });
+}
+
+/**
+ * Starts the request and calls `onResponse` with the response head, or
+ * `onError` once if the request fails before it. The signal is wired by
+ * hand rather than with `http.request`'s `signal` option, and the origin
+ * comes pre-parsed rather than as a URL: measured on this path, the
+ * option, the URL and reading the body through an async iterator together
+ * cost more CPU than the rest of the upstream hop (about 80 µs a request
+ * at concurrency 1; see docs/benchmarks.md). The abort listener stays
+ * until the response has closed, so an abort also ends a body that is
+ * still streaming.
+ */
+function startRequest(request: UpstreamRequest, onResponse: (message: IncomingMessage) => void, onError: (error: unknown) => void): void {
   const { origin, signal } = request;
+  if (signal.aborted) {
+    onError(signal.reason);
+    return;
+  }
   const headers: Record<string, string | number> = { ...request.headers };
   if (request.bodyText !== undefined) {
     headers["content-type"] = "application/json";
     headers["content-length"] = Buffer.byteLength(request.bodyText);
   }
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const options: RequestOptions = {
-      method: request.method,
-      hostname: origin.hostname,
-      port: origin.port,
-      path: origin.basePath + request.path,
-      headers,
-      agent: origin.secure ? agents.https : agents.http,
-    };
-    if (origin.auth !== undefined) options.auth = origin.auth;
-    const onResponse = (message: IncomingMessage) => {
-      message.once("close", stopListening);
-      resolve(message);
-    };
-    const outgoing = origin.secure ? httpsRequest(options, onResponse) : httpRequest(options, onResponse);
-    const onAbort = () => outgoing.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-    function stopListening() {
-      signal.removeEventListener("abort", onAbort);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-    outgoing.once("error", (error) => {
-      stopListening();
-      reject(error);
-    });
-    outgoing.end(request.bodyText);
+  const options: RequestOptions = {
+    method: request.method,
+    hostname: origin.hostname,
+    port: origin.port,
+    path: origin.basePath + request.path,
+    headers,
+    agent: origin.secure ? agents.https : agents.http,
+  };
+  if (origin.auth !== undefined) options.auth = origin.auth;
+  const outgoing = origin.secure ? httpsRequest(options, answered) : httpRequest(options, answered);
+  const onAbort = () => outgoing.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+  function stopListening() {
+    signal.removeEventListener("abort", onAbort);
+  }
+  function answered(message: IncomingMessage) {
+    message.once("close", stopListening);
+    onResponse(message);
+  }
+  signal.addEventListener("abort", onAbort, { once: true });
+  outgoing.once("error", (error) => {
+    stopListening();
+    onError(error);
   });
+  outgoing.end(request.bodyText);
 }
 
 function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamResponse {
@@ -140,37 +166,54 @@ function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamRespo
   };
 }
 
-/**
- * The whole body as UTF-8, read with plain stream events (an async
- * iterator costs more per call). Past `maxBytes` the connection is closed
- * and the read fails as a protocol failure, or (`cut`, for error bodies
- * read for the log) ends with what came so far.
- */
+/** The whole body as UTF-8 (see collectBody). */
 function readWholeBody(message: IncomingMessage, maxBytes: number, overLimit: "fail" | "cut"): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    message.on("data", (chunk: Buffer) => {
-      length += chunk.length;
-      if (length <= maxBytes) {
-        chunks.push(chunk);
-        return;
-      }
-      message.destroy();
-      if (overLimit === "fail") {
-        reject(new UpstreamError({ kind: "protocol", detail: `the answer is longer than ${maxBytes} bytes (limits.maxBackendResponseBytes)` }));
-        return;
-      }
-      chunks.push(chunk.subarray(0, chunk.length - (length - maxBytes)));
-      resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    message.once("error", reject);
-    message.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    // An upstream that resets mid-body fails with an error above; one that
-    // closes early without a reset only closes, and is caught here.
-    message.once("close", () => {
-      if (!message.complete) reject(Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" }));
-    });
+  return new Promise((resolve, reject) => collectBody(message, maxBytes, overLimit, resolve, reject));
+}
+
+/**
+ * Reads the whole body as UTF-8 with plain stream events (an async
+ * iterator costs more per call), then calls `onText`, or `onError` once.
+ * Past `maxBytes` the connection is closed and the read fails as a
+ * protocol failure, or (`cut`, for error bodies read for the log) ends
+ * with what came so far.
+ */
+function collectBody(
+  message: IncomingMessage,
+  maxBytes: number,
+  overLimit: "fail" | "cut",
+  onText: (text: string) => void,
+  onError: (error: unknown) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let settled = false;
+  const settle = (error: unknown, text?: string) => {
+    if (settled) return;
+    settled = true;
+    if (text === undefined) onError(error);
+    else onText(text);
+  };
+  message.on("data", (chunk: Buffer) => {
+    length += chunk.length;
+    if (length <= maxBytes) {
+      chunks.push(chunk);
+      return;
+    }
+    message.destroy();
+    if (overLimit === "fail") {
+      settle(new UpstreamError({ kind: "protocol", detail: `the answer is longer than ${maxBytes} bytes (limits.maxBackendResponseBytes)` }));
+      return;
+    }
+    chunks.push(chunk.subarray(0, chunk.length - (length - maxBytes)));
+    settle(undefined, Buffer.concat(chunks).toString("utf8"));
+  });
+  message.once("error", (error) => settle(error));
+  message.once("end", () => settle(undefined, Buffer.concat(chunks).toString("utf8")));
+  // An upstream that resets mid-body fails with an error above; one that
+  // closes early without a reset only closes, and is caught here.
+  message.once("close", () => {
+    if (!message.complete) settle(Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" }));
   });
 }
 
@@ -199,6 +242,8 @@ export interface UpstreamClient {
   readonly maxResponseBytes: number;
   /** POSTs a JSON body. `headers` (e.g. `traceparent`) never replace the credentials. */
   post(path: string, bodyText: string, signal: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<UpstreamResponse>;
+  /** POSTs a JSON body and reads the whole answer as text: `post` and then `readBodyText`, with their failures, in one promise. */
+  postText(path: string, bodyText: string, signal: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<string>;
   /** GETs `path` and reads its whole body, so the connection goes back to the pool. */
   getText(path: string, signal: AbortSignal): Promise<string>;
   /** GETs `path` and parses its body as JSON; `what` names it in a protocol failure (default: the path). */
@@ -218,6 +263,9 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   const credentials: Readonly<Record<string, string>> =
     options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  function postRequest(path: string, bodyText: string, signal: AbortSignal, headers: Readonly<Record<string, string>> | undefined): UpstreamRequest {
+    return { origin, path, method: "POST", bodyText, headers: headers === undefined ? credentials : { ...headers, ...credentials }, signal, maxResponseBytes };
+  }
   async function getText(path: string, signal: AbortSignal): Promise<string> {
     const response = await sendUpstream({ origin, path, method: "GET", headers: credentials, signal, maxResponseBytes });
     return readBodyText(response, signal);
@@ -225,16 +273,8 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   return {
     baseUrl: withoutCredentials(baseUrl),
     maxResponseBytes,
-    post: (path, bodyText, signal, headers) =>
-      sendUpstream({
-        origin,
-        path,
-        method: "POST",
-        bodyText,
-        headers: headers === undefined ? credentials : { ...headers, ...credentials },
-        signal,
-        maxResponseBytes,
-      }),
+    post: (path, bodyText, signal, headers) => sendUpstream(postRequest(path, bodyText, signal, headers)),
+    postText: (path, bodyText, signal, headers) => exchangeText(postRequest(path, bodyText, signal, headers)),
     getText,
     async getJson(path, signal, what = path) {
       return parseUpstreamJson(await getText(path, signal), what);

@@ -44,8 +44,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): Backend {
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false);
     try {
-      const response = await upstream.post("/api/chat", bodyText, call.signal, call.headers);
-      const parsed = parseChatLine(await readBodyText(response, call.signal));
+      const parsed = parseChatLine(await upstream.postText("/api/chat", bodyText, call.signal, call.headers));
       const finish = parsed.finish ?? { rawFinishReason: "", usage: undefined, timings: {} };
       return {
         warnings,

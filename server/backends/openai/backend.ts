@@ -48,8 +48,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): Backend {
   async function chat(request: ChatRequest, call: BackendCallOptions): Promise<PreparedChat<BackendChatResult>> {
     const { bodyText, warnings } = toWireRequest(request, call.backendModel, false, flavour);
     try {
-      const response = await post(bodyText, call);
-      const json = parseUpstreamJson(await readBodyText(response, call.signal), "completion");
+      const json = parseUpstreamJson(await upstream.postText("/v1/chat/completions", bodyText, call.signal, call.headers), "completion");
       return { warnings, result: completionToResult(json) };
     } catch (error) {
       throw openAiError(error, options.id, call.signal);

@@ -200,4 +200,82 @@ describe("upstream HTTP client", () => {
     await sent.closed;
     expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
   });
+
+  // postText is what a unary chat uses: the same request and the same failures as post + readBodyText, in one promise.
+  describe("postText", () => {
+    it("sends what post sends and answers the whole body; no abort listener stays behind", async () => {
+      const { server, seen, port } = await startServer(answerJson);
+      servers.push(server);
+      const client = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}/proxy/`, apiKey: "k-1" });
+      const controller = new AbortController();
+      for (let index = 0; index < 5; index++) {
+        expect(await client.postText("/v1/chat/completions", '{"model":"é"}', controller.signal, { traceparent: "00-x", authorization: "forged" })).toBe(
+          '{"ok":true}',
+        );
+      }
+      expect(seen[0]).toMatchObject({ method: "POST", path: "/proxy/v1/chat/completions", body: '{"model":"é"}' });
+      expect(seen[0]?.headers).toMatchObject({ "content-type": "application/json", "content-length": "14", traceparent: "00-x", authorization: "Bearer k-1" });
+      await vi.waitFor(() => expect(getEventListeners(controller.signal, "abort")).toHaveLength(0));
+    });
+
+    it("an abort before the answer or while the body streams is `aborted`, and closes the upstream connection", async () => {
+      let upstreamClosed!: Promise<unknown>;
+      const { server, seen, port } = await startServer((_request, response) => {
+        upstreamClosed = once(response, "close");
+        if (seen.length === 1) return; // the first request gets no answer at all
+        response.writeHead(200, { "content-type": "application/json" });
+        response.write('{"partial":'); // and never ends
+      });
+      servers.push(server);
+      const client = createUpstreamClient({ baseUrl: `http://127.0.0.1:${port}` });
+      for (const when of ["before the answer", "while the body streams"]) {
+        const controller = new AbortController();
+        const pending = client.postText("/v1/chat/completions", "{}", controller.signal).catch((caught: unknown) => caught);
+        const count = seen.length;
+        await new Promise<void>((resolve) => {
+          const check = () => (seen.length > count ? resolve() : setImmediate(check));
+          check();
+        });
+        controller.abort(new Error(`deadline ${when}`));
+        const error = await pending;
+        expect([when, (error as UpstreamError).failure.kind]).toEqual([when, "aborted"]);
+        await upstreamClosed;
+        expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+      }
+      const aborted = AbortSignal.abort();
+      const early = await client.postText("/v1/chat/completions", "{}", aborted).catch((caught: unknown) => caught);
+      expect((early as UpstreamError).failure.kind).toBe("aborted");
+      expect(seen).toHaveLength(2);
+    });
+
+    it("a body cut short is `truncated`, one over the limit a protocol failure, an error status `http` with its body", async () => {
+      const cut = await startServer((_request, response) => {
+        response.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        response.write('{"cut":');
+        setImmediate(() => response.socket?.destroy());
+      });
+      servers.push(cut.server);
+      const signal = AbortSignal.timeout(10_000);
+      const truncated = await createUpstreamClient({ baseUrl: `http://127.0.0.1:${cut.port}` })
+        .postText("/v1/chat/completions", "{}", signal)
+        .catch((caught: unknown) => caught);
+      expect((truncated as UpstreamError).failure.kind).toBe("truncated");
+
+      const long = await endlessAnswer(200);
+      const tooLong = await createUpstreamClient({ baseUrl: `http://127.0.0.1:${long.port}`, maxResponseBytes: 1024 * 1024 })
+        .postText("/v1/chat/completions", "{}", signal)
+        .catch((caught: unknown) => caught);
+      expect((tooLong as UpstreamError).failure).toEqual({ kind: "protocol", detail: "the answer is longer than 1048576 bytes (limits.maxBackendResponseBytes)" });
+      await long.sent.closed;
+
+      const failing = await startServer((_request, response) => {
+        response.writeHead(503, { "content-type": "application/json", "retry-after": "2" }).end('{"error":"loading"}');
+      });
+      servers.push(failing.server);
+      const status = await createUpstreamClient({ baseUrl: `http://127.0.0.1:${failing.port}` })
+        .postText("/v1/chat/completions", "{}", signal)
+        .catch((caught: unknown) => caught);
+      expect((status as UpstreamError).failure).toEqual({ kind: "http", status: 503, bodyText: '{"error":"loading"}', retryAfterMs: 2000 });
+    });
+  });
 });
