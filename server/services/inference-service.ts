@@ -36,6 +36,12 @@ export interface InferenceServiceOptions {
 
 type StreamEvent = MessageInitShape<typeof ChatStreamResponseSchema>;
 
+/** A checked request's model and observation. */
+interface Prepared {
+  readonly model: RoutedModel;
+  readonly observation: RequestObservation;
+}
+
 /**
  * Implements protogate.v1.InferenceService: resolves the model to a
  * backend, calls it through the upstream caller with the handler's
@@ -61,14 +67,20 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
       now,
     });
 
-  /** Checks the request and resolves its model; the observation learns the model and session. */
-  async function prepare(request: ChatRequest, context: HandlerContext) {
+  /**
+   * Checks the request and resolves its model; the observation learns the model and session. A
+   * promise only when the model is not known yet (see resolveModel).
+   */
+  function prepare(request: ChatRequest, context: HandlerContext): Prepared | Promise<Prepared> {
     const observation = observationOf(context, now);
     if (request.sessionId !== "") observation.sessionId = request.sessionId;
     checkChatRequest(request);
-    const model = await resolveModel(options.catalog, request.model);
-    observation.model = model.id;
-    return { model, observation };
+    const resolved = resolveModel(options.catalog, request.model);
+    const prepared = (model: RoutedModel): Prepared => {
+      observation.model = model.id;
+      return { model, observation };
+    };
+    return resolved instanceof Promise ? resolved.then(prepared) : prepared(resolved);
   }
 
   /** The answer's Timings, measured from the observation's start (when the request reached the gateway). */
@@ -117,7 +129,9 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
 
   return {
     async chat(request, context) {
-      const { model, observation } = await prepare(request, context);
+      const ready = prepare(request, context);
+      // Awaiting a plain value would still cost a promise and a tick.
+      const { model, observation } = ready instanceof Promise ? await ready : ready;
       const outcome = await upstream.chat(request, model, context, observation);
       const { warnings: mappingWarnings, result } = outcome.prepared;
       // Unary: the whole answer arrived at once, and that is its first token.
