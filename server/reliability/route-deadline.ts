@@ -40,13 +40,12 @@ export function createRouteDeadline(parent: AbortSignal, at: number, maxDeadline
   let error: ConnectError | undefined;
   // One error per request, so that a signal it stopped can be told by its reason.
   const reason = () => (error ??= new ConnectError(message, Code.DeadlineExceeded));
-  const remaining = () => Math.max(0, at - now());
   let waits: TimeoutSignal | undefined;
   return {
     endsWithin: (ms) => at - now() < ms,
-    attemptLimit: () => createTimeoutSignal(parent, remaining(), message, reason),
+    attemptLimit: () => createTimeoutSignal(parent, timerMs(at - now(), maxDeadlineMs), message, reason),
     waitSignal() {
-      waits ??= createTimeoutSignal(parent, remaining(), message, reason);
+      waits ??= createTimeoutSignal(parent, timerMs(at - now(), maxDeadlineMs), message, reason);
       return waits.signal;
     },
     throwIfPassed(limit) {
@@ -56,4 +55,26 @@ export function createRouteDeadline(parent: AbortSignal, at: number, maxDeadline
       waits?.dispose();
     },
   };
+}
+
+/**
+ * How far a request's first steps may be from its start for its timer to
+ * still run the route's whole `maxDeadlineMs`, a little late.
+ */
+const sharedDurationSlackMs = 5;
+
+/**
+ * The duration of a timer that ends at the deadline, `remainingMs` from
+ * now. Node keeps one list of timers per duration: timers of one duration
+ * cost a list insert each, but a duration of its own (a fraction of a
+ * millisecond off the next request's) creates and drops a list, and keeps
+ * one per request in flight in Node's priority queue. So a timer set
+ * within `sharedDurationSlackMs` of the request's start runs the route's
+ * whole limit (ending at most that much late), as every first attempt
+ * does; a later one (after a wait or a retry) runs what is left, in whole
+ * milliseconds.
+ */
+function timerMs(remainingMs: number, maxDeadlineMs: number): number {
+  if (maxDeadlineMs - remainingMs < sharedDurationSlackMs) return maxDeadlineMs;
+  return Math.max(0, Math.ceil(remainingMs));
 }

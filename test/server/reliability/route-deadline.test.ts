@@ -36,6 +36,17 @@ describe("createRouteDeadline", () => {
     expect(() => deadline.throwIfPassed(limit.signal)).toThrow(limit.signal.reason as ConnectError);
   });
 
+  it("a timer set just after the start runs the route's whole limit, so that concurrent requests' timers share one duration", () => {
+    const { deadline } = setup();
+    vi.advanceTimersByTime(3);
+    const first = deadline.attemptLimit();
+    vi.advanceTimersByTime(999);
+    // 1002 ms after the start: a timer of exactly the remaining 997 ms would have fired.
+    expect(first.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect((first.signal.reason as ConnectError).rawMessage).toBe(routeMessage);
+  });
+
   it("throwIfPassed is quiet before the deadline, also for a limit stopped for another reason", () => {
     const { parent, deadline } = setup();
     const limit = deadline.attemptLimit();
