@@ -93,9 +93,12 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       // The duration ends now; the bookkeeping waits until the answer is on its way (see record).
       setImmediate(record, options, service, method, observation, error, now() - observation.startedAt);
     };
+    // Why a call ended early: a client that left, its deadline, or shutdown (the handler signal's reason).
+    const abortReason = () => req.signal.reason ?? new ConnectError("request canceled", Code.Canceled);
     // A backstop for streams: connect aborts the handler signal when a call ends, also one whose stream was never
-    // read. A unary call ends where it is awaited below; a listener there would only cost (AbortSignal's are dear).
-    const onAbort = req.stream ? () => finish(req.signal.reason ?? new ConnectError("request canceled", Code.Canceled)) : undefined;
+    // read. A unary call ends where it is awaited below, and a listener there would only cost (AbortSignals are
+    // dear): its outcome is the abort when one came first, as the listener would have recorded it.
+    const onAbort = req.stream ? () => finish(abortReason()) : undefined;
     if (onAbort !== undefined) req.signal.addEventListener("abort", onAbort, { once: true });
 
     try {
@@ -104,12 +107,12 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       }
       const res = await next(req);
       if (!res.stream) {
-        finish(undefined);
+        finish(req.signal.aborted ? abortReason() : undefined);
         return res;
       }
       return { ...res, message: observeStream(res.message, finish) };
     } catch (error) {
-      finish(error);
+      finish(!req.stream && req.signal.aborted ? abortReason() : error);
       throw error;
     }
   };

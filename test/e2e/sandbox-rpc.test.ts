@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { embeddedSandboxSettings } from "../../server/config/sandbox-settings.js";
 import type { RunningGateway } from "../../server/gateway.js";
 import { createLogger } from "../../server/log/logger.js";
@@ -191,6 +191,26 @@ describe("SandboxService end to end", () => {
     expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
     expect((await client.models.listModels({})).models.map((m) => m.id)).toEqual(["qwen.gguf"]);
     expect((await client.sandbox.execute({ code: "return 6 * 7;" })).returnJson).toBe("42");
+  });
+
+  it("counts an Execute whose client left while it ran as canceled, not as ok", async () => {
+    const executions = async (code: string) =>
+      (await scrapeMetrics(gateway.url))
+        .find("protogate_requests_total", { service: "protogate.v1.SandboxService", method: "Execute", code })
+        .reduce((sum, sample) => sum + sample.value, 0);
+    const [okBefore, canceledBefore] = [await executions("ok"), await executions("canceled")];
+    const controller = new AbortController();
+    const running = client.sandbox.execute({ code: "while (true) {}", limits: { wallTimeMs: 20_000 } }, { signal: controller.signal });
+    const inFlight = async () =>
+      (await scrapeMetrics(gateway.url)).value("protogate_in_flight_requests", { service: "protogate.v1.SandboxService", method: "Execute" });
+    await vi.waitFor(async () => expect(await inFlight()).toBe(1), { timeout: 10_000, interval: 20 });
+    controller.abort();
+    await expect(running).rejects.toMatchObject({ code: Code.Canceled });
+
+    // The sandbox stops the run and answers, to nobody: the request is the client's cancellation all the same.
+    await vi.waitFor(async () => expect(await executions("canceled")).toBe(canceledBefore + 1), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(async () => expect(await inFlight()).toBe(0), { timeout: 10_000, interval: 20 });
+    expect(await executions("ok")).toBe(okBefore);
   });
 
   it("counts executions by outcome in /metrics", async () => {
