@@ -36,12 +36,6 @@ export interface InferenceServiceOptions {
 
 type StreamEvent = MessageInitShape<typeof ChatStreamResponseSchema>;
 
-/** A checked request's model and observation. */
-interface Prepared {
-  readonly model: RoutedModel;
-  readonly observation: RequestObservation;
-}
-
 /**
  * Implements protogate.v1.InferenceService: resolves the model to a
  * backend, calls it through the upstream caller with the handler's
@@ -67,20 +61,14 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
       now,
     });
 
-  /**
-   * Checks the request and resolves its model; the observation learns the model and session. A
-   * promise only when the model is not known yet (see resolveModel).
-   */
-  function prepare(request: ChatRequest, context: HandlerContext): Prepared | Promise<Prepared> {
+  /** Checks the request and resolves its model; the observation learns the model and session. */
+  async function prepare(request: ChatRequest, context: HandlerContext) {
     const observation = observationOf(context, now);
     if (request.sessionId !== "") observation.sessionId = request.sessionId;
     checkChatRequest(request);
-    const resolved = resolveModel(options.catalog, request.model);
-    const prepared = (model: RoutedModel): Prepared => {
-      observation.model = model.id;
-      return { model, observation };
-    };
-    return resolved instanceof Promise ? resolved.then(prepared) : prepared(resolved);
+    const model = await resolveModel(options.catalog, request.model);
+    observation.model = model.id;
+    return { model, observation };
   }
 
   /** The answer's Timings, measured from the observation's start (when the request reached the gateway). */
@@ -129,9 +117,7 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
 
   return {
     async chat(request, context) {
-      const ready = prepare(request, context);
-      // Awaiting a plain value would still cost a promise and a tick.
-      const { model, observation } = ready instanceof Promise ? await ready : ready;
+      const { model, observation } = await prepare(request, context);
       const outcome = await upstream.chat(request, model, context, observation);
       const { warnings: mappingWarnings, result } = outcome.prepared;
       // Unary: the whole answer arrived at once, and that is its first token.

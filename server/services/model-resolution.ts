@@ -7,16 +7,9 @@ import type { RoutedModel } from "../routing/model-router.js";
  * Resolves a model name from a request. An unknown name triggers one
  * (rate-limited) rediscovery, so a model pulled a moment ago is found; if it
  * is still unknown the error is not_found and names what exists, in the
- * message and in a ModelNotFoundDetail. A known name is answered at once,
- * not as a promise: a Chat is on this path, and every promise a request
- * waits on is an allocation and a microtask more.
+ * message and in a ModelNotFoundDetail.
  */
-export function resolveModel(catalog: ModelCatalog, name: string): RoutedModel | Promise<RoutedModel> {
-  const resolution = catalog.table().resolve(name);
-  return resolution.kind === "found" ? resolution.model : resolveAfterMiss(catalog, name);
-}
-
-async function resolveAfterMiss(catalog: ModelCatalog, name: string): Promise<RoutedModel> {
+export async function resolveModel(catalog: ModelCatalog, name: string): Promise<RoutedModel> {
   let resolution = catalog.table().resolve(name);
   if (resolution.kind === "not-found") {
     await catalog.refreshAfterMiss();
