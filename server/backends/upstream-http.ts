@@ -59,7 +59,7 @@ const agents = {
 
 /**
  * Sends one request upstream with `node:http` over a keep-alive agent.
- * Throws UpstreamError for network failures, aborts and error statuses
+ * Rejects with an UpstreamError for network failures, aborts and error statuses
  * (reading the error body for the log), so callers only ever see a 2xx
  * response.
  *
@@ -68,16 +68,8 @@ const agents = {
  * that cost several hundred microseconds of CPU per request — more than
  * the rest of the gateway's own work for a unary chat.
  */
-async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
-  let message: IncomingMessage;
-  try {
-    message = await new Promise<IncomingMessage>((resolve, reject) => startRequest(request, resolve, reject));
-  } catch (error) {
-    throw toUpstreamError(error, request.signal);
-  }
-  const status = message.statusCode ?? 0;
-  if (status < 200 || status > 299) throw await statusError(message, status, request.signal);
-  return wrapResponse(message, request.maxResponseBytes);
+function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
+  return new Promise((resolve, reject) => startExchange(request, (message) => resolve(wrapResponse(message, request.maxResponseBytes)), reject));
 }
 
 /**
@@ -88,20 +80,31 @@ async function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse>
  */
 function exchangeText(request: UpstreamRequest): Promise<string> {
   const { signal } = request;
-  return new Promise((resolve, reject) => {
-    startRequest(
+  return new Promise((resolve, reject) =>
+    startExchange(
       request,
-      (message) => {
-        const status = message.statusCode ?? 0;
-        if (status < 200 || status > 299) {
-          statusError(message, status, signal).then(reject, reject);
-          return;
-        }
-        collectBody(message, request.maxResponseBytes, "fail", resolve, (error) => reject(toUpstreamError(error, signal, "truncated")));
-      },
-      (error) => reject(toUpstreamError(error, signal)),
-    );
-  });
+      (message) => collectBody(message, request.maxResponseBytes, "fail", resolve, (error) => reject(toUpstreamError(error, signal, "truncated"))),
+      reject,
+    ),
+  );
+}
+
+/**
+ * Starts the request and calls `onSuccess` with a 2xx response head, or
+ * `onFailure` once with an UpstreamError: for a network failure or an
+ * abort, or for an error status, after reading its body for the log.
+ */
+function startExchange(request: UpstreamRequest, onSuccess: (message: IncomingMessage) => void, onFailure: (error: UpstreamError) => void): void {
+  const { signal } = request;
+  startRequest(
+    request,
+    (message) => {
+      const status = message.statusCode ?? 0;
+      if (status >= 200 && status <= 299) onSuccess(message);
+      else void statusError(message, status, signal).then(onFailure, onFailure);
+    },
+    (error) => onFailure(toUpstreamError(error, signal)),
+  );
 }
 
 /** The UpstreamError of an answer with an error status, its body read for the log and each backend's error mapping. */
