@@ -85,19 +85,20 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
     else noteModel(observation, req.message);
 
     let finished = false;
+    // Why a call ended early: a client that left, its deadline, or shutdown (the handler signal's reason).
+    const abortReason = () => req.signal.reason ?? new ConnectError("request canceled", Code.Canceled);
     const finish = (error: unknown) => {
       if (finished) return;
       finished = true;
       if (onAbort !== undefined) req.signal.removeEventListener("abort", onAbort);
       stopInFlight();
+      // A unary call has no abort listener (below): an abort that came before its end is its outcome all the same.
+      const outcome = !req.stream && req.signal.aborted ? abortReason() : error;
       // The duration ends now; the bookkeeping waits until the answer is on its way (see record).
-      setImmediate(record, options, service, method, observation, error, now() - observation.startedAt);
+      setImmediate(record, options, service, method, observation, outcome, now() - observation.startedAt);
     };
-    // Why a call ended early: a client that left, its deadline, or shutdown (the handler signal's reason).
-    const abortReason = () => req.signal.reason ?? new ConnectError("request canceled", Code.Canceled);
     // A backstop for streams: connect aborts the handler signal when a call ends, also one whose stream was never
-    // read. A unary call ends where it is awaited below, and a listener there would only cost (AbortSignals are
-    // dear): its outcome is the abort when one came first, as the listener would have recorded it.
+    // read. A unary call ends where it is awaited below, and a listener there would only cost (AbortSignals are dear).
     const onAbort = req.stream ? () => finish(abortReason()) : undefined;
     if (onAbort !== undefined) req.signal.addEventListener("abort", onAbort, { once: true });
 
@@ -107,12 +108,12 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       }
       const res = await next(req);
       if (!res.stream) {
-        finish(req.signal.aborted ? abortReason() : undefined);
+        finish(undefined);
         return res;
       }
       return { ...res, message: observeStream(res.message, finish) };
     } catch (error) {
-      finish(!req.stream && req.signal.aborted ? abortReason() : error);
+      finish(error);
       throw error;
     }
   };
