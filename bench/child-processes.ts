@@ -4,7 +4,7 @@
  * ends, fails or is interrupted.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 /** A server process started for a benchmark. */
 export interface BenchChild {
@@ -16,8 +16,12 @@ export interface BenchChild {
   recentOutput(): string;
   /** Resolves with the first stdout/stderr line matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** Calls `listener` with every later stdout/stderr line; returns the function that stops it. */
+  onLine(listener: (line: string) => void): () => void;
   /** CPU time (user + system) the process has used so far, in microseconds; undefined off Linux. */
   cpuMicros(): number | undefined;
+  /** The same, split into the main thread and all other threads (V8's GC and compiler helpers, libuv's pool, workers). */
+  cpuMicrosByThread(): { readonly mainThread: number; readonly otherThreads: number } | undefined;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -56,8 +60,29 @@ function ticksPerSecond(): number {
 
 /** utime + stime of a process from /proc, in microseconds. */
 function processCpuMicros(pid: number): number | undefined {
+  return statCpuMicros(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of the process's main thread and of its other threads, from /proc/PID/task, in microseconds. */
+function threadCpuMicros(pid: number): { mainThread: number; otherThreads: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    let mainThread = 0;
+    let otherThreads = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const micros = statCpuMicros(`/proc/${pid}/task/${task}/stat`) ?? 0;
+      if (task === String(pid)) mainThread += micros;
+      else otherThreads += micros;
+    }
+    return { mainThread, otherThreads };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime from a /proc `stat` file, in microseconds. */
+function statCpuMicros(path: string): number | undefined {
+  try {
+    const stat = readFileSync(path, "utf8");
     // The command name (field 2) may contain spaces; fields after it are plain.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(fields[11]) + Number(fields[12]); // fields 14 and 15: utime, stime
@@ -148,7 +173,12 @@ export function startChild(
         child.once("exit", onExit);
       });
     },
+    onLine(listener) {
+      lineWaiters.add(listener);
+      return () => lineWaiters.delete(listener);
+    },
     cpuMicros: () => processCpuMicros(pid),
+    cpuMicrosByThread: () => threadCpuMicros(pid),
     async stop(graceMs = 5000) {
       if (!running.has(child)) return;
       child.kill("SIGTERM");
