@@ -75,8 +75,8 @@ function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
 /**
  * Sends one request and reads its whole 2xx answer as text, with the
  * failures of `sendUpstream` and `readBodyText`, in one promise: a unary
- * chat waits on this instead of a chain of async functions (each of them
- * a promise and a microtask more per request).
+ * chat and a GET wait on this instead of a chain of async functions (each
+ * of them a promise and a microtask more per request).
  */
 function exchangeText(request: UpstreamRequest): Promise<string> {
   const { signal } = request;
@@ -269,10 +269,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   function postRequest(path: string, bodyText: string, signal: AbortSignal, headers: Readonly<Record<string, string>> | undefined): UpstreamRequest {
     return { origin, path, method: "POST", bodyText, headers: headers === undefined ? credentials : { ...headers, ...credentials }, signal, maxResponseBytes };
   }
-  async function getText(path: string, signal: AbortSignal): Promise<string> {
-    const response = await sendUpstream({ origin, path, method: "GET", headers: credentials, signal, maxResponseBytes });
-    return readBodyText(response, signal);
-  }
+  const getText = (path: string, signal: AbortSignal) => exchangeText({ origin, path, method: "GET", headers: credentials, signal, maxResponseBytes });
   return {
     baseUrl: withoutCredentials(baseUrl),
     maxResponseBytes,
