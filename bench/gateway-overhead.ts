@@ -284,7 +284,6 @@ async function main(): Promise<void> {
     const url = (await child.waitForLine(/protogate listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
     servers.set(name, { child, target: loadTargetFor(name, url) });
   };
-  // The floor: a bare node:http proxy, in its own process.
   // The floors: a bare node:http proxy, and the same proxy with protogate's contract, each in its own process.
   const floors = [
     { name: "node-proxy", script: "bench/bare-proxy.ts", banner: /bare proxy listening on (http:\/\/\S+)/ },
@@ -490,13 +489,11 @@ async function main(): Promise<void> {
         `(protogate's work beyond its contract: ${added1 === undefined ? "—" : (added1 - contract1).toFixed(3)} ms)`,
     );
   }
-  const floor32 = cell("node-proxy", 32);
-  if (floor32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
-    verdicts.push(`bare node:http proxy / Portkey throughput at concurrency 32: ${(floor32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
-  }
-  const contract32 = cell("contract-proxy", 32);
-  if (contract32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
-    verdicts.push(`contract proxy / Portkey throughput at concurrency 32: ${(contract32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
+  for (const [name, label] of [["node-proxy", "bare node:http proxy"], ["contract-proxy", "contract proxy"]] as const) {
+    const floor32 = cell(name, 32);
+    if (floor32 !== undefined && portkey32 !== undefined && portkey32.errors === 0) {
+      verdicts.push(`${label} / Portkey throughput at concurrency 32: ${(floor32.requestsPerSecond / portkey32.requestsPerSecond).toFixed(2)}×`);
+    }
   }
   for (const concurrency of options.concurrencies) {
     const current = cell("protogate", concurrency);
