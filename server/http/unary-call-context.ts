@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { CallAbortController } from "../reliability/call-abort-controller.js";
 
 /** What one call's context is made from. */
 export interface UnaryCallInit {
@@ -66,7 +67,7 @@ export function createUnaryCallFactory(shutdownSignal: AbortSignal): UnaryCallFa
  */
 class RunningUnaryCall implements UnaryCall {
   readonly context: HandlerContext;
-  private readonly controller = new AbortController();
+  private readonly controller = new CallAbortController();
   private readonly deadline: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;

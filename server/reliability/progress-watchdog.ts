@@ -1,3 +1,5 @@
+import { CallAbortController } from "./call-abort-controller.js";
+
 /** A signal that fires when a stream stops making progress. */
 export interface ProgressWatchdog {
   /** Aborted with the parent's reason, or with a limit's reason when it passes. */
@@ -63,7 +65,7 @@ export interface ProgressWatchdogOptions {
  */
 export function createProgressWatchdog(parent: AbortSignal, options: ProgressWatchdogOptions): ProgressWatchdog {
   const now = options.now ?? (() => performance.now());
-  const controller = new AbortController();
+  const controller = new CallAbortController();
   let started = false;
   /** The consumer has the last event and has not asked for the next. */
   let holding = false;

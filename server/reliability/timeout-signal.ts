@@ -1,3 +1,5 @@
+import { CallAbortController } from "./call-abort-controller.js";
+
 /** A signal with a time limit, and the means to stop its timer early. */
 export interface TimeoutSignal {
   readonly signal: AbortSignal;
@@ -25,7 +27,7 @@ export function createTimeoutSignal(
   message: string,
   reason: (message: string) => unknown = (text) => new DOMException(text, "TimeoutError"),
 ): TimeoutSignal {
-  const controller = new AbortController();
+  const controller = new CallAbortController();
   const timer = setTimeout(() => controller.abort(reason(message)), timeoutMs);
   const onAbort = () => {
     clearTimeout(timer);
