@@ -23,8 +23,8 @@ export interface BackendUsage {
 
 /** Durations a backend reported about its own work, in milliseconds. */
 export interface BackendTimings {
-  readonly promptMs?: number;
-  readonly generationMs?: number;
+  readonly promptMs?: number | undefined;
+  readonly generationMs?: number | undefined;
 }
 
 /** A tool call as a backend produced it, before the gateway finalises it. */

@@ -134,7 +134,6 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
       countTokens(observation, result);
       const attempts = attemptsOf(outcome.attempts, outcome.served, warnings);
       return create(ChatResponseSchema, {
-        ...identity(request, outcome.served, observation),
         message: { content: result.content, reasoning: result.reasoning, toolCalls },
         finishReason: finish.reason,
         rawFinishReason: result.rawFinishReason,
@@ -142,6 +141,8 @@ export function createInferenceService(options: InferenceServiceOptions): Servic
         timings: timings(observation, ttftMs, outcome.upstreamStarted, result),
         warnings,
         attempts,
+        // Last: on Node 20 a literal that starts with a spread gets a hidden class of its own (bench/hidden-classes.ts).
+        ...identity(request, outcome.served, observation),
       });
     },
 

@@ -189,8 +189,8 @@ function readFinish(line: Record<string, unknown>): BackendFinish {
         ? undefined
         : { promptTokens: promptTokens ?? 0, completionTokens: completionTokens ?? 0 },
     timings: {
-      ...(promptNs === undefined ? {} : { promptMs: promptNs / 1e6 }),
-      ...(generationNs === undefined ? {} : { generationMs: generationNs / 1e6 }),
+      promptMs: promptNs === undefined ? undefined : promptNs / 1e6,
+      generationMs: generationNs === undefined ? undefined : generationNs / 1e6,
     },
   };
 }

@@ -177,7 +177,7 @@ function readTimings(value: unknown): BackendTimings {
   const timings = asObject(value);
   const promptMs = asNumber(timings?.prompt_ms);
   const generationMs = asNumber(timings?.predicted_ms);
-  return { ...(promptMs === undefined ? {} : { promptMs }), ...(generationMs === undefined ? {} : { generationMs }) };
+  return { promptMs, generationMs };
 }
 
 /** Reads reasoning text under either name servers use for it. */
