@@ -35,22 +35,18 @@ function base(i: number): { id: string; model: string } {
   return { id: `chat-${i}`, model: "m" };
 }
 
+/** What a request does with its signal: listen, stop listening, abort (with `reason`). Returns the signal. */
+function signalCycle(controller: { readonly signal: AbortSignal; abort(reason?: unknown): void }, reason: number): AbortSignal {
+  controller.signal.addEventListener("abort", ignoreAbort, { once: true });
+  controller.signal.removeEventListener("abort", ignoreAbort);
+  controller.abort(reason);
+  return controller.signal;
+}
+
 /** Each case builds one object from `i`, as a request would, and returns it. */
 const cases: Record<string, (i: number) => object> = {
-  "Node AbortController: listen, stop listening, abort": (i) => {
-    const controller = new AbortController();
-    controller.signal.addEventListener("abort", ignoreAbort, { once: true });
-    controller.signal.removeEventListener("abort", ignoreAbort);
-    controller.abort(i);
-    return controller.signal;
-  },
-  "CallAbortController: listen, stop listening, abort": (i) => {
-    const controller = new CallAbortController();
-    controller.signal.addEventListener("abort", ignoreAbort, { once: true });
-    controller.signal.removeEventListener("abort", ignoreAbort);
-    controller.abort(i);
-    return controller.signal;
-  },
+  "Node AbortController: listen, stop listening, abort": (i) => signalCycle(new AbortController(), i),
+  "CallAbortController: listen, stop listening, abort": (i) => signalCycle(new CallAbortController(), i),
   "{ ...base, extra }": (i) => ({ ...base(i), extra: i }),
   "{ extra, ...base }": (i) => ({ extra: i, ...base(i) }),
   "Object.assign({}, base), then .extra =": (i) => {

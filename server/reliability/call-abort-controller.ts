@@ -8,7 +8,7 @@
  * no longer does; nodejs/node#52408). Measured (bench/hidden-classes.ts,
  * docs/benchmarks.md): such a signal outlives the scavenges that should
  * free it (about 330 bytes promoted to the old generation each), a
- * make-listen-abort cycle takes about 10 µs against 0.5 µs here, and the
+ * make-listen-abort cycle takes 10–12 µs against 0.5–0.8 µs here, and the
  * inline caches that see signals go megamorphic. A class of our own keeps
  * one hidden class for all its signals.
  *
