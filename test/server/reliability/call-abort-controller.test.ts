@@ -65,6 +65,19 @@ describe("CallAbortController", () => {
     expect(onceCalls).toBe(1);
   });
 
+  it("is not a source AbortSignal.any() follows, as its doc says: bridge through a listener instead", () => {
+    const controller = new CallAbortController();
+    const composite = AbortSignal.any([controller.signal]);
+    const bridge = new AbortController();
+    controller.signal.addEventListener("abort", () => bridge.abort(controller.signal.reason), { once: true });
+    const bridged = AbortSignal.any([bridge.signal]);
+    controller.abort("stop");
+    // Node aborts a composite signal only from signals it made itself.
+    expect(composite.aborted).toBe(false);
+    expect(bridged.aborted).toBe(true);
+    expect(bridged.reason).toBe("stop");
+  });
+
   it("stops Node's own signal-taking APIs: events.once and timers/promises", async () => {
     const controller = new CallAbortController();
     const waiting = once(new EventEmitter(), "never", { signal: controller.signal });
