@@ -23,6 +23,8 @@ interface UpstreamOrigin {
   readonly basePath: string;
   /** `user:password` from the base URL, for basic authentication, as `http.request(url)` would send it. */
   readonly auth?: string;
+  /** Sent with every request (the bearer token), after a call's own headers, so those never replace them. */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** What an upstream call needs to be sent. */
@@ -32,7 +34,8 @@ interface UpstreamRequest {
   readonly path: string;
   readonly method: "GET" | "POST" | "DELETE";
   readonly bodyText?: string;
-  readonly headers?: Readonly<Record<string, string>>;
+  /** The call's own headers (e.g. `traceparent`); the origin's are added to them. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly signal: AbortSignal;
   /** The most of a 2xx answer `text()` and `lines()` read. */
   readonly maxResponseBytes: number;
@@ -130,8 +133,9 @@ function startRequest(request: UpstreamRequest, onResponse: (message: IncomingMe
     onError(signal.reason);
     return;
   }
-  // Object.assign, not a spread: on Node 20 `{ ...headers }` then a new key gives each request a hidden class of its own (bench/hidden-classes.ts).
-  const headers: Record<string, string | number> = Object.assign({}, request.headers);
+  // One object per request, built with Object.assign rather than a spread: on Node 20
+  // `{ ...headers }` followed by a new key gives each request a hidden class of its own (bench/hidden-classes.ts).
+  const headers: Record<string, string | number> = Object.assign({}, request.headers, origin.headers);
   if (request.bodyText !== undefined) {
     headers["content-type"] = "application/json";
     headers["content-length"] = Buffer.byteLength(request.bodyText);
@@ -263,16 +267,11 @@ export interface UpstreamClient {
  */
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const origin = parseOrigin(baseUrl);
-  const credentials: Readonly<Record<string, string>> =
-    options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
+  const origin = parseOrigin(baseUrl, options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` });
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
-  function postRequest(path: string, bodyText: string, signal: AbortSignal, headers: Readonly<Record<string, string>> | undefined): UpstreamRequest {
-    // Object.assign, not a spread, as in startRequest.
-    const merged = headers === undefined ? credentials : Object.assign({}, headers, credentials);
-    return { origin, path, method: "POST", bodyText, headers: merged, signal, maxResponseBytes };
-  }
-  const getText = (path: string, signal: AbortSignal) => exchangeText({ origin, path, method: "GET", headers: credentials, signal, maxResponseBytes });
+  const postRequest = (path: string, bodyText: string, signal: AbortSignal, headers: Readonly<Record<string, string>> | undefined): UpstreamRequest =>
+    ({ origin, path, method: "POST", bodyText, headers, signal, maxResponseBytes });
+  const getText = (path: string, signal: AbortSignal) => exchangeText({ origin, path, method: "GET", signal, maxResponseBytes });
   return {
     baseUrl: withoutCredentials(baseUrl),
     maxResponseBytes,
@@ -294,16 +293,16 @@ function withoutCredentials(baseUrl: string): string {
   return url.href.replace(/\/+$/, "");
 }
 
-/** The parts of a base URL a request needs; a URL without a port gets its scheme's default. */
-function parseOrigin(baseUrl: string): UpstreamOrigin {
+/** The parts of a base URL a request needs, and the headers every request carries; a URL without a port gets its scheme's default. */
+function parseOrigin(baseUrl: string, headers: Readonly<Record<string, string>>): UpstreamOrigin {
   const url = new URL(baseUrl);
   const secure = url.protocol === "https:";
   // WHATWG URL keeps IPv6 literals bracketed; node:http wants them bare.
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
   const basePath = url.pathname.replace(/\/+$/, "");
-  if (url.username === "" && url.password === "") return { secure, hostname, port, basePath };
-  return { secure, hostname, port, basePath, auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` };
+  if (url.username === "" && url.password === "") return { secure, hostname, port, basePath, headers };
+  return { secure, hostname, port, basePath, headers, auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` };
 }
 
 /** Reads a whole body as text, mapping read failures like sendUpstream. */
