@@ -16,8 +16,9 @@
  * never fires (Node aborts a composite signal only from signals it made),
  * and it is not `instanceof AbortSignal`. Everything else that takes a
  * signal and listens for "abort" — `events.once`, `timers/promises`,
- * `http.request({ signal })`, `fetch` — works with it. Where a signal must go into `AbortSignal.any()`, make a Node
- * AbortController and abort it from this signal's "abort" event.
+ * `http.request({ signal })`, `fetch` — works with it. Where a signal
+ * must go into `AbortSignal.any()`, make a Node AbortController and abort
+ * it from this signal's "abort" event.
  *
  * @example
  * const controller = new CallAbortController();
