@@ -10,6 +10,8 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type BenchChild, startChild } from "./child-processes.js";
+import type { LoadTarget } from "./load-generator.js";
 import { portFlag, runWhenMain } from "./standalone-server.js";
 
 /** The one model the upstream lists (a llama.cpp-style GGUF file name). */
@@ -17,6 +19,23 @@ export const FIXED_MODEL = "Llama-3.2-1B-Instruct-Q4_K_M.gguf";
 
 /** The assistant text every completion carries; clients check for it. */
 export const FIXED_CONTENT = "Hello! How can I help you today?";
+
+/** The user's message of every benchmark chat. */
+export const FIXED_PROMPT = "Say hello in one short sentence.";
+
+/**
+ * The unary Connect JSON Chat that the multi-process benchmarks send to
+ * protogate at `baseUrl` (or to a proxy speaking its contract), checked
+ * for the fixed answer.
+ */
+export function protogateChatTarget(baseUrl: string, headers: Readonly<Record<string, string>> = {}): LoadTarget {
+  return {
+    url: `${baseUrl}/protogate.v1.InferenceService/Chat`,
+    headers,
+    body: Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: FIXED_PROMPT }] })),
+    expectInBody: FIXED_CONTENT,
+  };
+}
 
 /** Where the upstream listens. */
 export interface FixedUpstreamOptions {
@@ -142,5 +161,15 @@ export async function startFixedUpstream(options: FixedUpstreamOptions = {}): Pr
   };
 }
 
-// bench/gateway-overhead.ts starts it so and reads the "listening on" line to learn the URL.
+/**
+ * Starts the upstream in a process of its own, so that it never shares an
+ * event loop with what is measured, and reads its URL from the line it
+ * prints. `root` is the checkout whose bench/ holds this file.
+ */
+export async function startFixedUpstreamProcess(root: string): Promise<{ readonly child: BenchChild; readonly url: string }> {
+  const child = startChild("upstream", process.execPath, ["--import", "tsx", "bench/fixed-upstream.ts", "--port", "0"], { cwd: root });
+  const url = (await child.waitForLine(/fixed upstream listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+  return { child, url };
+}
+
 runWhenMain(import.meta.url, "fixed upstream", (argv) => startFixedUpstream({ port: portFlag(argv) }));

@@ -24,7 +24,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
-import { FIXED_CONTENT, FIXED_MODEL } from "./fixed-upstream.js";
+import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
 import { type LatencySummary, type LoadTarget, runClosedLoop, summarizeLatencies } from "./load-generator.js";
 import { startPortkey } from "./peers/portkey.js";
 
@@ -44,8 +44,6 @@ const targetLabels: Record<TargetName, string> = {
 
 /** The issue's two targets, checked at the end of every run. */
 const goals = { addedP50AtConcurrency1Ms: 0.5, throughputRatioAtConcurrency32: 5 } as const;
-
-const prompt = "Say hello in one short sentence.";
 
 interface RunOptions {
   readonly seconds: number;
@@ -147,16 +145,9 @@ const speaksProtogateJson = (name: TargetName) => name !== "direct" && name !== 
 
 /** Request bodies and headers for each target; the conversation is the same for all. */
 function loadTargetFor(name: TargetName, baseUrl: string, extraHeaders: Record<string, string> = {}): LoadTarget {
-  const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: prompt }] }));
-  if (speaksProtogateJson(name)) {
-    return {
-      // The bare proxy answers any path; the same path keeps the request the same.
-      url: `${baseUrl}/protogate.v1.InferenceService/Chat`,
-      headers: extraHeaders,
-      body: Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: prompt }] })),
-      expectInBody: FIXED_CONTENT,
-    };
-  }
+  // The bare proxy answers any path; the same path keeps the request the same.
+  if (speaksProtogateJson(name)) return protogateChatTarget(baseUrl, extraHeaders);
+  const openAiBody = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "user", content: FIXED_PROMPT }] }));
   return { url: `${baseUrl}/v1/chat/completions`, headers: extraHeaders, body: openAiBody, expectInBody: FIXED_CONTENT };
 }
 
@@ -262,8 +253,7 @@ async function main(): Promise<void> {
     [...nodeFlags, "--import", "tsx", script, ...args] as const;
 
   // 1. The upstream, in its own process.
-  const upstream = startChild("upstream", process.execPath, tsxNode("bench/fixed-upstream.ts", ["--port", "0"]), { cwd: repoRoot });
-  const upstreamUrl = (await upstream.waitForLine(/fixed upstream listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+  const { child: upstream, url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
 
   // 2. protogate through its real CLI (`protogate serve`), in its own process.
   const profileDir = options.cpuProf ? mkdtempSync(join(tmpdir(), "protogate-cpu-prof-")) : undefined;

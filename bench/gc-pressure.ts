@@ -24,7 +24,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
-import { FIXED_CONTENT, FIXED_MODEL } from "./fixed-upstream.js";
+import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
 import { type GcEvent, parseGcLine, summarizeBusiestIsolate } from "./gc-trace.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
 
@@ -100,8 +100,7 @@ async function main(): Promise<void> {
   writeFileSync(noLogConfig, "observability:\n  disableRequestLog: true\n");
 
   try {
-    const upstream = startChild("upstream", process.execPath, ["--import", "tsx", "bench/fixed-upstream.ts", "--port", "0"], { cwd: repoRoot });
-    const upstreamUrl = (await upstream.waitForLine(/fixed upstream listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
     const serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
     const servers: Array<{ name: string; args: string[]; cwd: string; banner: RegExp }> = [
       { name: "protogate", args: tsx("cli/main.ts", serve), cwd: protogateRoot, banner: /listening on (http:\/\/127\.0\.0\.1:\d+)/ },
@@ -118,12 +117,11 @@ async function main(): Promise<void> {
         banner: /(http:\/\/127\.0\.0\.1:\d+)/,
       },
     ];
-    const body = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: "Say hello in one short sentence." }] }));
     const rows: Row[] = [];
     for (const server of servers) {
       const child = startChild(server.name, process.execPath, server.args, { cwd: server.cwd });
       const url = (await child.waitForLine(server.banner, 60_000))[1] ?? "";
-      const target: LoadTarget = { url: `${url}/protogate.v1.InferenceService/Chat`, headers: {}, body, expectInBody: FIXED_CONTENT };
+      const target = protogateChatTarget(url);
       // As in bench:gateway: V8 optimises the hot paths over the first thousands of requests.
       await runClosedLoop(target, { concurrency: 32, durationMs: 8000, maxRequests: 10_000_000, settleMs: 0 });
       for (const concurrency of levels) rows.push(await measure(server.name, child, target, concurrency, seconds));

@@ -13,11 +13,12 @@
  * every map V8 creates or changes with the code address that caused it.
  * After a warm-up, the script loads `--requests` Chats between two marker
  * requests (bench/map-log.ts), stops the gateway, and names each event in
- * that window by the function whose code made it. Event kinds: `Transition` (a property added;
- * reason "prototype" means the map had no transition tree to record it in,
- * so the next object makes a new map again), `Normalize`/`NormalizeCached`
- * (an object turned into a dictionary, e.g. a function renamed by tsx's
- * `__name` helper, which costs little), and the rest of V8's map events.
+ * that window by the function whose code made it. Event kinds:
+ * `Transition` (a property added; reason "prototype" means the map had no
+ * transition tree to record it in, so the next object makes a new map
+ * again), `Normalize`/`NormalizeCached` (an object turned into a
+ * dictionary, e.g. a function renamed by tsx's `__name` helper, which
+ * costs little), and the rest of V8's map events.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,8 +26,8 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startChild, stopAllChildren } from "./child-processes.js";
-import { FIXED_CONTENT, FIXED_MODEL } from "./fixed-upstream.js";
-import { type LoadTarget, runClosedLoop } from "./load-generator.js";
+import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { runClosedLoop } from "./load-generator.js";
 import { countMapEvents, markerBody, readMapLogWindow } from "./map-log.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -51,14 +52,12 @@ async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), "protogate-map-churn-"));
   const logFile = join(logDir, "v8.log");
   try {
-    const upstream = startChild("upstream", process.execPath, ["--import", "tsx", "bench/fixed-upstream.ts", "--port", "0"], { cwd: repoRoot });
-    const upstreamUrl = (await upstream.waitForLine(/fixed upstream listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
     const v8Flags = ["--log-maps", `--logfile=${logFile}`, "--no-logfile-per-isolate"];
     const serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
     const gateway = startChild("protogate", process.execPath, [...v8Flags, "--import", "tsx", "cli/main.ts", ...serve], { cwd: resolve(values["protogate-root"]) });
     const url = (await gateway.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
-    const body = Buffer.from(JSON.stringify({ model: FIXED_MODEL, messages: [{ role: "ROLE_USER", content: "Say hello in one short sentence." }] }));
-    const target: LoadTarget = { url: `${url}/protogate.v1.InferenceService/Chat`, headers: {}, body, expectInBody: FIXED_CONTENT };
+    const target = protogateChatTarget(url);
     // As in bench:gateway: V8 optimises the hot paths over the first thousands of requests.
     await runClosedLoop(target, { concurrency: 32, durationMs: 6000, maxRequests: 10_000_000, settleMs: 0 });
     await sendMarker(target.url, "mapChurnWindowStart");
