@@ -1,6 +1,7 @@
-import { Agent as HttpAgent, type IncomingMessage, type RequestOptions, request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { type Http1Exchange, type Http1ExchangeHandlers, type Http1Origin, startHttp1Exchange } from "./http1-client.js";
+import type { Http1ResponseHead } from "./http1-response-parser.js";
 import { readLines } from "./line-reader.js";
+import { QueuedBody } from "./queued-body.js";
 import { UpstreamError, parseRetryAfter, toUpstreamError } from "./upstream-failure.js";
 
 /**
@@ -15,15 +16,14 @@ export const defaultMaxResponseBytes = 32 * 1024 * 1024;
 const maxErrorBodyBytes = 64 * 1024;
 
 /** Where a backend listens, parsed once per backend rather than once per request. */
-interface UpstreamOrigin {
-  readonly secure: boolean;
-  readonly hostname: string;
-  readonly port: number;
+interface UpstreamOrigin extends Http1Origin {
   /** The base URL's path without its trailing slash ("" for none). */
   readonly basePath: string;
-  /** `user:password` from the base URL, for basic authentication, as `http.request(url)` would send it. */
-  readonly auth?: string;
-  /** Sent with every request (the bearer token), after a call's own headers, so those never replace them. */
+  /**
+   * Sent with every request after a call's own headers, so those never
+   * replace them: the bearer token, or else the base URL's `user:password`
+   * as basic authentication.
+   */
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -51,88 +51,140 @@ export interface UpstreamResponse {
   lines(signal: AbortSignal): AsyncGenerator<string>;
 }
 
-/**
- * Keep-alive agents shared by every backend: upstream connections are
- * reused across requests instead of paying a TCP handshake each time.
- */
-const agents = {
-  http: new HttpAgent({ keepAlive: true, scheduling: "lifo" }),
-  https: new HttpsAgent({ keepAlive: true, scheduling: "lifo" }),
-};
+/** What reads a 2xx answer's body, chosen when its head arrives. */
+interface BodyHandlers {
+  onBody(chunk: Buffer): void;
+  onEnd(): void;
+  onError(error: unknown): void;
+}
 
 /**
- * Sends one request upstream with `node:http` over a keep-alive agent.
- * Rejects with an UpstreamError for network failures, aborts and error statuses
- * (reading the error body for the log), so callers only ever see a 2xx
- * response.
+ * Sends one request upstream and resolves with its 2xx head once it
+ * arrives, the body queued for `text()` or `lines()`. Rejects with an
+ * UpstreamError for network failures, aborts and error statuses (reading
+ * the error body for the log), so callers only ever see a 2xx response.
  *
  * Why not `fetch`: undici builds WHATWG Request/Response/Headers objects
  * and web streams for every call; measured here (bench/cost-breakdown.ts)
  * that cost several hundred microseconds of CPU per request — more than
- * the rest of the gateway's own work for a unary chat.
+ * the rest of the gateway's own work for a unary chat. And not `node:http`
+ * either: see http1-client.ts.
  */
 function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
-  return new Promise((resolve, reject) => startExchange(request, (message) => resolve(wrapResponse(message, request.maxResponseBytes)), reject));
-}
-
-/**
- * Sends one request and reads its whole 2xx answer as text, with the
- * failures of `sendUpstream` and `readBodyText`, in one promise: a unary
- * chat and a GET wait on this instead of a chain of async functions (each
- * of them a promise and a microtask more per request).
- */
-function exchangeText(request: UpstreamRequest): Promise<string> {
-  const { signal } = request;
   return new Promise((resolve, reject) =>
     startExchange(
       request,
-      (message) => collectBody(message, request.maxResponseBytes, "fail", resolve, (error) => reject(toUpstreamError(error, signal, "truncated"))),
+      (head, exchange) => {
+        const body = new QueuedBody(exchange);
+        resolve({
+          contentType: head.headers["content-type"]?.toLowerCase() ?? "",
+          text: () => readWholeBody(body, request.maxResponseBytes, exchange),
+          lines: (signal) => readLines(body, signal, request.maxResponseBytes),
+        });
+        return { onBody: (chunk) => body.push(chunk), onEnd: () => body.end(), onError: (error) => body.fail(error) };
+      },
       reject,
     ),
   );
 }
 
 /**
- * Starts the request and calls `onSuccess` with a 2xx response head, or
- * `onFailure` once with an UpstreamError: for a network failure or an
- * abort, or for an error status, after reading its body for the log.
+ * Sends one request and reads its whole 2xx answer as text, with the
+ * failures of `sendUpstream` and `readBodyText`, in one promise: a unary
+ * chat and a GET wait on this instead of a chain of async functions (each
+ * of them a promise and a microtask more per request), and the body goes
+ * straight from the connection into one string.
  */
-function startExchange(request: UpstreamRequest, onSuccess: (message: IncomingMessage) => void, onFailure: (error: UpstreamError) => void): void {
-  const { signal } = request;
-  startRequest(
-    request,
-    (message) => {
-      const status = message.statusCode ?? 0;
-      if (status >= 200 && status <= 299) onSuccess(message);
-      else void statusError(message, status, signal).then(onFailure, onFailure);
-    },
-    (error) => onFailure(toUpstreamError(error, signal)),
+function exchangeText(request: UpstreamRequest): Promise<string> {
+  const { signal, maxResponseBytes } = request;
+  return new Promise((resolve, reject) =>
+    startExchange(
+      request,
+      (_head, exchange) => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        return {
+          onBody(chunk) {
+            length += chunk.length;
+            if (length <= maxResponseBytes) {
+              chunks.push(chunk);
+              return;
+            }
+            // Closed rather than drained: the rest may be arbitrarily long.
+            exchange.destroy();
+            reject(responseTooLong(maxResponseBytes));
+          },
+          onEnd: () => resolve(textOf(chunks, length)),
+          onError: (error) => reject(toUpstreamError(error, signal, "truncated")),
+        };
+      },
+      reject,
+    ),
   );
 }
 
-/** The UpstreamError of an answer with an error status, its body read for the log and each backend's error mapping. */
-async function statusError(message: IncomingMessage, status: number, signal: AbortSignal): Promise<UpstreamError> {
-  const bodyText = await readErrorBody(message, signal);
-  return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(message.headers["retry-after"] ?? null) });
+/**
+ * Starts the request and, once a 2xx head arrives, hands its body to the
+ * handlers `onSuccess` returns; calls `onFailure` once with an
+ * UpstreamError for a network failure or an abort before that head, or
+ * for an error status, after reading the first `maxErrorBodyBytes` of its
+ * body for the log and the backend's error mapping.
+ */
+function startExchange(
+  request: UpstreamRequest,
+  onSuccess: (head: Http1ResponseHead, exchange: Http1Exchange) => BodyHandlers,
+  onFailure: (error: UpstreamError) => void,
+): void {
+  const { signal } = request;
+  let body: BodyHandlers | undefined;
+  let errorHead: Http1ResponseHead | undefined;
+  const errorChunks: Buffer[] = [];
+  let errorLength = 0;
+  const statusError = () => {
+    const { status, headers } = errorHead as Http1ResponseHead;
+    const bodyText = textOf(errorChunks, Math.min(errorLength, maxErrorBodyBytes));
+    return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(headers["retry-after"] ?? null) });
+  };
+  const exchange = startRequest(request, {
+    onHead(head) {
+      if (head.status >= 200 && head.status <= 299) body = onSuccess(head, exchange);
+      else errorHead = head;
+    },
+    onBody(chunk) {
+      if (body !== undefined) {
+        body.onBody(chunk);
+        return;
+      }
+      errorLength += chunk.length;
+      if (errorLength <= maxErrorBodyBytes) {
+        errorChunks.push(chunk);
+        return;
+      }
+      errorChunks.push(chunk.subarray(0, chunk.length - (errorLength - maxErrorBodyBytes)));
+      exchange.destroy();
+      onFailure(statusError());
+    },
+    onEnd() {
+      if (body !== undefined) body.onEnd();
+      else onFailure(statusError());
+    },
+    onError(error) {
+      if (body !== undefined) body.onError(error);
+      // An error answer whose body breaks off is still that error, with what came of its body.
+      else if (errorHead !== undefined && !signal.aborted) onFailure(statusError());
+      else onFailure(toUpstreamError(error, signal));
+    },
+  });
 }
 
 /**
- * Starts the request and calls `onResponse` with the response head, or
- * `onError` once if the request fails before it. The signal is wired by
- * hand rather than with `http.request`'s `signal` option, and the origin
- * comes pre-parsed rather than as a URL: measured on this path, the
- * option, the URL and reading the body through an async iterator together
- * cost more CPU than the rest of the upstream hop (about 80 µs a request
- * at concurrency 1; see docs/benchmarks.md). The abort listener stays
- * until the response has closed, so an abort also ends a body that is
- * still streaming.
+ * Sends the request with the call's headers, then the origin's (so a
+ * call's own `authorization` never replaces the credentials), then the
+ * body's type and length. The signal closes the connection when it fires,
+ * also while a body is still streaming.
  */
-function startRequest(request: UpstreamRequest, onResponse: (message: IncomingMessage) => void, onError: (error: unknown) => void): void {
-  const { origin, signal } = request;
-  if (signal.aborted) {
-    onError(signal.reason);
-    return;
-  }
+function startRequest(request: UpstreamRequest, handlers: Http1ExchangeHandlers): Http1Exchange {
+  const { origin } = request;
   // One object per request, built with Object.assign rather than a spread: on Node 20
   // `{ ...headers }` followed by a new key gives each request a hidden class of its own (bench/hidden-classes.ts).
   const headers: Record<string, string | number> = Object.assign({}, request.headers, origin.headers);
@@ -140,89 +192,36 @@ function startRequest(request: UpstreamRequest, onResponse: (message: IncomingMe
     headers["content-type"] = "application/json";
     headers["content-length"] = Buffer.byteLength(request.bodyText);
   }
-  const options: RequestOptions = {
-    method: request.method,
-    hostname: origin.hostname,
-    port: origin.port,
-    path: origin.basePath + request.path,
-    headers,
-    agent: origin.secure ? agents.https : agents.http,
-  };
-  if (origin.auth !== undefined) options.auth = origin.auth;
-  const outgoing = origin.secure ? httpsRequest(options, answered) : httpRequest(options, answered);
-  const onAbort = () => outgoing.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-  function stopListening() {
-    signal.removeEventListener("abort", onAbort);
-  }
-  function answered(message: IncomingMessage) {
-    message.once("close", stopListening);
-    onResponse(message);
-  }
-  signal.addEventListener("abort", onAbort, { once: true });
-  outgoing.once("error", (error) => {
-    stopListening();
-    onError(error);
-  });
-  outgoing.end(request.bodyText);
+  return startHttp1Exchange(
+    origin,
+    { method: request.method, path: origin.basePath + request.path, headers, bodyText: request.bodyText },
+    request.signal,
+    handlers,
+  );
 }
 
-function wrapResponse(message: IncomingMessage, maxBytes: number): UpstreamResponse {
-  return {
-    contentType: message.headers["content-type"]?.toLowerCase() ?? "",
-    text: () => readWholeBody(message, maxBytes, "fail"),
-    lines: (signal) => readLines(message, signal, maxBytes),
-  };
-}
-
-/** The whole body as UTF-8 (see collectBody). */
-function readWholeBody(message: IncomingMessage, maxBytes: number, overLimit: "fail" | "cut"): Promise<string> {
-  return new Promise((resolve, reject) => collectBody(message, maxBytes, overLimit, resolve, reject));
-}
-
-/**
- * Reads the whole body as UTF-8 with plain stream events (an async
- * iterator costs more per call), then calls `onText`, or `onError` once.
- * Past `maxBytes` the connection is closed and the read fails as a
- * protocol failure, or (`cut`, for error bodies read for the log) ends
- * with what came so far.
- */
-function collectBody(
-  message: IncomingMessage,
-  maxBytes: number,
-  overLimit: "fail" | "cut",
-  onText: (text: string) => void,
-  onError: (error: unknown) => void,
-): void {
+/** The whole queued body as UTF-8; past `maxBytes` the connection is closed and the read fails as a protocol failure. */
+async function readWholeBody(body: QueuedBody, maxBytes: number, exchange: Http1Exchange): Promise<string> {
   const chunks: Buffer[] = [];
   let length = 0;
-  let settled = false;
-  const settle = (error: unknown, text?: string) => {
-    if (settled) return;
-    settled = true;
-    if (text === undefined) onError(error);
-    else onText(text);
-  };
-  message.on("data", (chunk: Buffer) => {
+  for await (const chunk of body) {
     length += chunk.length;
-    if (length <= maxBytes) {
-      chunks.push(chunk);
-      return;
+    if (length > maxBytes) {
+      exchange.destroy();
+      throw responseTooLong(maxBytes);
     }
-    message.destroy();
-    if (overLimit === "fail") {
-      settle(new UpstreamError({ kind: "protocol", detail: `the answer is longer than ${maxBytes} bytes (limits.maxBackendResponseBytes)` }));
-      return;
-    }
-    chunks.push(chunk.subarray(0, chunk.length - (length - maxBytes)));
-    settle(undefined, Buffer.concat(chunks).toString("utf8"));
-  });
-  message.once("error", (error) => settle(error));
-  message.once("end", () => settle(undefined, Buffer.concat(chunks).toString("utf8")));
-  // An upstream that resets mid-body fails with an error above; one that
-  // closes early without a reset only closes, and is caught here.
-  message.once("close", () => {
-    if (!message.complete) settle(Object.assign(new Error("response ended before its end"), { code: "ECONNRESET" }));
-  });
+    chunks.push(chunk as Buffer);
+  }
+  return textOf(chunks, length);
+}
+
+function textOf(chunks: readonly Buffer[], length: number): string {
+  if (chunks.length === 1) return (chunks[0] as Buffer).toString("utf8");
+  return Buffer.concat(chunks, length).toString("utf8");
+}
+
+function responseTooLong(maxBytes: number): UpstreamError {
+  return new UpstreamError({ kind: "protocol", detail: `the answer is longer than ${maxBytes} bytes (limits.maxBackendResponseBytes)` });
 }
 
 /** Where one backend is and how to authenticate to it. */
@@ -267,7 +266,7 @@ export interface UpstreamClient {
  */
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const origin = parseOrigin(baseUrl, options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` });
+  const origin = parseOrigin(baseUrl, options.apiKey);
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   const postRequest = (path: string, bodyText: string, signal: AbortSignal, headers: Readonly<Record<string, string>> | undefined): UpstreamRequest =>
     ({ origin, path, method: "POST", bodyText, headers, signal, maxResponseBytes });
@@ -293,16 +292,22 @@ function withoutCredentials(baseUrl: string): string {
   return url.href.replace(/\/+$/, "");
 }
 
-/** The parts of a base URL a request needs, and the headers every request carries; a URL without a port gets its scheme's default. */
-function parseOrigin(baseUrl: string, headers: Readonly<Record<string, string>>): UpstreamOrigin {
+/**
+ * The parts of a base URL a request needs, and the credentials every
+ * request carries: the API key as a bearer token, or else the URL's user
+ * and password as basic authentication (as `http.request(url)` would send
+ * them). A URL without a port gets its scheme's default.
+ */
+function parseOrigin(baseUrl: string, apiKey: string | undefined): UpstreamOrigin {
   const url = new URL(baseUrl);
   const secure = url.protocol === "https:";
-  // WHATWG URL keeps IPv6 literals bracketed; node:http wants them bare.
+  // WHATWG URL keeps IPv6 literals bracketed; the connection wants them bare.
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
   const basePath = url.pathname.replace(/\/+$/, "");
-  if (url.username === "" && url.password === "") return { secure, hostname, port, basePath, headers };
-  return { secure, hostname, port, basePath, headers, auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` };
+  const basic = url.username === "" && url.password === "" ? undefined : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  const authorization = apiKey !== undefined ? `Bearer ${apiKey}` : basic !== undefined ? `Basic ${Buffer.from(basic).toString("base64")}` : undefined;
+  return { secure, hostname, port, basePath, headers: authorization === undefined ? {} : { authorization } };
 }
 
 /** Reads a whole body as text, mapping read failures like sendUpstream. */
@@ -320,15 +325,5 @@ export function parseUpstreamJson(text: string, what: string): unknown {
     return JSON.parse(text);
   } catch {
     throw new UpstreamError({ kind: "protocol", detail: `${what} is not JSON: ${text.slice(0, 200)}` });
-  }
-}
-
-/** The first `maxErrorBodyBytes` of an error answer; "" when it cannot be read (unless our signal fired). */
-async function readErrorBody(message: IncomingMessage, signal: AbortSignal): Promise<string> {
-  try {
-    return await readWholeBody(message, maxErrorBodyBytes, "cut");
-  } catch (error) {
-    if (signal.aborted) throw toUpstreamError(error, signal);
-    return "";
   }
 }
