@@ -53,7 +53,9 @@ const enum State {
 }
 
 const statusLinePattern = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
-const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Header lines, each `name:value` with a token for a name and no CR, LF or NUL in the value (so no folded lines either). */
+const headerFieldsPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*)*$/;
+const headerLinePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*$/;
 const chunkSizePattern = /^([0-9a-fA-F]{1,13})[ \t]*(?:;.*)?$/;
 const crlfCrlf = Buffer.from("\r\n\r\n");
 const crlf = Buffer.from("\r\n");
@@ -204,22 +206,26 @@ export class Http1ResponseParser {
   }
 
   #readHead(text: string): void {
-    const lines = text.split("\r\n");
-    const statusLine = statusLinePattern.exec(lines[0] ?? "");
-    if (statusLine === null) throw new Http1ParseError(`malformed status line ${JSON.stringify((lines[0] ?? "").slice(0, 80))}`);
+    const statusEnd = text.indexOf("\r\n");
+    const statusLine = statusLinePattern.exec(statusEnd === -1 ? text : text.slice(0, statusEnd));
+    if (statusLine === null) throw new Http1ParseError(`malformed status line ${JSON.stringify(text.slice(0, Math.min(80, statusEnd === -1 ? 80 : statusEnd)))}`);
     const minorVersion = statusLine[1];
     const status = Number(statusLine[2]);
     const headers: Record<string, string> = {};
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] ?? "";
-      const colon = line.indexOf(":");
-      const name = colon > 0 ? line.slice(0, colon) : "";
-      if (!tokenPattern.test(name)) throw new Http1ParseError(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
-      const value = line.slice(colon + 1).trim();
-      if (/[\r\n\0]/.test(value)) throw new Http1ParseError(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
-      const key = name.toLowerCase();
-      const earlier = headers[key];
-      headers[key] = earlier === undefined ? value : `${earlier}, ${value}`;
+    if (statusEnd !== -1) {
+      // One check of every header line at once, then plain slicing: a name, a colon, a value without CR, LF or NUL.
+      const fields = text.slice(statusEnd + 2);
+      if (!headerFieldsPattern.test(fields)) throw new Http1ParseError(`malformed header line ${JSON.stringify(firstMalformedLine(fields).slice(0, 80))}`);
+      for (let start = 0; start < fields.length; ) {
+        const lineEnd = fields.indexOf("\r\n", start);
+        const end = lineEnd === -1 ? fields.length : lineEnd;
+        const colon = fields.indexOf(":", start);
+        const key = fields.slice(start, colon).toLowerCase();
+        const value = fields.slice(colon + 1, end).trim();
+        const earlier = headers[key];
+        headers[key] = earlier === undefined ? value : `${earlier}, ${value}`;
+        start = end + 2;
+      }
     }
     if (status < 200) {
       // An interim answer (100 Continue, 103 Early Hints): the final one follows. 101 would switch protocols, never asked for.
@@ -262,4 +268,9 @@ export class Http1ResponseParser {
     this.#pending = undefined;
     this.#sink.onEnd();
   }
+}
+
+/** The first header line that is not `name:value`, for the error message. */
+function firstMalformedLine(fields: string): string {
+  return fields.split("\r\n").find((line) => !headerLinePattern.test(line)) ?? fields;
 }

@@ -96,31 +96,47 @@ function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
  * straight from the connection into one string.
  */
 function exchangeText(request: UpstreamRequest): Promise<string> {
-  const { signal, maxResponseBytes } = request;
-  return new Promise((resolve, reject) =>
-    startExchange(
-      request,
-      (_head, exchange) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        return {
-          onBody(chunk) {
-            length += chunk.length;
-            if (length <= maxResponseBytes) {
-              chunks.push(chunk);
-              return;
-            }
-            // Closed rather than drained: the rest may be arbitrarily long.
-            exchange.destroy();
-            reject(responseTooLong(maxResponseBytes));
-          },
-          onEnd: () => resolve(textOf(chunks, length)),
-          onError: (error) => reject(toUpstreamError(error, signal, "truncated")),
-        };
-      },
-      reject,
-    ),
-  );
+  return new Promise((resolve, reject) => startExchange(request, (_head, exchange) => new WholeTextBody(request, exchange, resolve, reject), reject));
+}
+
+/**
+ * Collects a 2xx body into one string for exchangeText. A class rather
+ * than closures: its methods are made once, not per request (with tsx's
+ * `keepNames`, every closure made per request also costs a `__name` call).
+ */
+class WholeTextBody implements BodyHandlers {
+  readonly #chunks: Buffer[] = [];
+  #length = 0;
+  readonly #request: UpstreamRequest;
+  readonly #exchange: Http1Exchange;
+  readonly #resolve: (text: string) => void;
+  readonly #reject: (error: UpstreamError) => void;
+
+  constructor(request: UpstreamRequest, exchange: Http1Exchange, resolve: (text: string) => void, reject: (error: UpstreamError) => void) {
+    this.#request = request;
+    this.#exchange = exchange;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  onBody(chunk: Buffer): void {
+    this.#length += chunk.length;
+    if (this.#length <= this.#request.maxResponseBytes) {
+      this.#chunks.push(chunk);
+      return;
+    }
+    // Closed rather than drained: the rest may be arbitrarily long.
+    this.#exchange.destroy();
+    this.#reject(responseTooLong(this.#request.maxResponseBytes));
+  }
+
+  onEnd(): void {
+    this.#resolve(textOf(this.#chunks, this.#length));
+  }
+
+  onError(error: unknown): void {
+    this.#reject(toUpstreamError(error, this.#request.signal, "truncated"));
+  }
 }
 
 /**
@@ -140,11 +156,6 @@ function startExchange(
   let errorHead: Http1ResponseHead | undefined;
   const errorChunks: Buffer[] = [];
   let errorLength = 0;
-  const statusError = () => {
-    const { status, headers } = errorHead as Http1ResponseHead;
-    const bodyText = textOf(errorChunks, Math.min(errorLength, maxErrorBodyBytes));
-    return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(headers["retry-after"] ?? null) });
-  };
   const exchange = startRequest(request, {
     onHead(head) {
       if (head.status >= 200 && head.status <= 299) body = onSuccess(head, exchange);
@@ -162,19 +173,25 @@ function startExchange(
       }
       errorChunks.push(chunk.subarray(0, chunk.length - (errorLength - maxErrorBodyBytes)));
       exchange.destroy();
-      onFailure(statusError());
+      onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
     },
     onEnd() {
       if (body !== undefined) body.onEnd();
-      else onFailure(statusError());
+      else onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
     },
     onError(error) {
       if (body !== undefined) body.onError(error);
       // An error answer whose body breaks off is still that error, with what came of its body.
-      else if (errorHead !== undefined && !signal.aborted) onFailure(statusError());
+      else if (errorHead !== undefined && !signal.aborted) onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
       else onFailure(toUpstreamError(error, signal));
     },
   });
+}
+
+/** The UpstreamError of an error answer, with the first `maxErrorBodyBytes` of its body for the log and the backend's error mapping. */
+function statusError({ status, headers }: Http1ResponseHead, chunks: readonly Buffer[], length: number): UpstreamError {
+  const bodyText = textOf(chunks, Math.min(length, maxErrorBodyBytes));
+  return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(headers["retry-after"] ?? null) });
 }
 
 /**
