@@ -1,8 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { spawn } from "node:child_process";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { connectErrorForFailure } from "../../../server/backends/upstream-failure.js";
 import { type RequestLogEntry, createRequestLogger } from "../../../server/observability/index.js";
+import { codeLabel } from "../../../server/observability/labels.js";
 import { repoRoot } from "../../helpers/run-process.js";
 
 function setup(level?: "info" | "warn") {
@@ -63,6 +65,51 @@ describe("createRequestLogger", () => {
       retries: 1,
       fallback_from: "vllm",
     });
+  });
+
+  it("writes the bytes pino would write for the same fields", () => {
+    const { logRequest, lines } = setup();
+    const pinoLines: string[] = [];
+    const reference = pino(
+      {
+        formatters: { level: (label: string) => ({ level: label }) },
+        timestamp: () => `,"time":"${new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 678)).toISOString()}"`,
+      },
+      { write: (line: string) => void pinoLines.push(line) },
+    );
+    const models = ["qwen", 'say "hi" \\ back', "tab\tnew\nline\u0001", "héllo ✓ 🦙 \u2028", ""];
+    const entries: RequestLogEntry[] = [
+      entry,
+      { requestId: "r2", service: "protogate.v1.ModelService", method: "ListModels", code: "ok", durationMs: 0.0004, retries: 0 },
+      ...models.map((model, index): RequestLogEntry => ({ ...entry, model, durationMs: index * 1.23456789, tokensOut: 0 })),
+      { ...entry, code: Code.NotFound, error: new ConnectError('model "x\"y" not found', Code.NotFound) },
+      { ...entry, code: Code.Unavailable, error: new ConnectError("backend down", Code.Unavailable, undefined, undefined, new Error("ECONNREFUSED\n")) },
+    ];
+    for (const item of entries) {
+      logRequest(item);
+      const fields: Record<string, unknown> = {
+        request_id: item.requestId,
+        service: item.service,
+        method: item.method,
+        code: codeLabel(item.code),
+        duration_ms: Math.round(item.durationMs * 1000) / 1000,
+        retries: item.retries,
+      };
+      if (item.sessionId !== undefined) fields.session_id = item.sessionId;
+      if (item.traceId !== undefined) fields.trace_id = item.traceId;
+      if (item.model !== undefined) fields.model = item.model;
+      if (item.backend !== undefined) fields.backend = item.backend;
+      if (item.upstreamMs !== undefined) fields.upstream_ms = Math.round(item.upstreamMs * 1000) / 1000;
+      if (item.ttftMs !== undefined) fields.ttft_ms = item.ttftMs;
+      if (item.tokensIn !== undefined) fields.tokens_in = item.tokensIn;
+      if (item.tokensOut !== undefined) fields.tokens_out = item.tokensOut;
+      if (item.fallbackFrom !== undefined) fields.fallback_from = item.fallbackFrom;
+      // What an error's fields hold is checked below; here only how they are written.
+      if (item.error !== undefined) fields.error = (JSON.parse(lines.at(-1) ?? "{}") as { error: unknown }).error;
+      const level = item.code === "ok" ? "info" : item.code === Code.NotFound ? "warn" : "error";
+      reference[level](fields, "request");
+    }
+    expect(lines).toEqual(pinoLines);
   });
 
   it("never writes prompt contents, even when a caller passes them", () => {
