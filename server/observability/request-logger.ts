@@ -162,9 +162,24 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
       if (entry.tokensOut !== undefined) line += `,"tokens_out":${entry.tokensOut}`;
       if (entry.fallbackFrom !== undefined) line += `,"fallback_from":${JSON.stringify(entry.fallbackFrom)}`;
       if (entry.error !== undefined) line += `,"error":${JSON.stringify(describeError(entry.error))}`;
-      destination.write(`${line},"msg":"request"}\n`);
+      destination.write(flattened(`${line},"msg":"request"}\n`));
     },
   };
+}
+
+/**
+ * The same text as one flat string. A line built by concatenation is a
+ * rope of some twenty pieces in V8, and the log destination appends it to
+ * its batch as it is; kept so until the batch is written, every piece
+ * outlived a scavenge: 5.5 KB promoted to the old generation per request,
+ * against 0.3 KB with the line flattened (bench/gc-pressure.ts, at
+ * concurrency 1). Converting a string to a number makes V8 flatten it
+ * first; a log line is never a number, so the conversion stops at its
+ * first character.
+ */
+function flattened(text: string): string {
+  Number(text);
+  return text;
 }
 
 /** The current time as ISO 8601, formatted once per millisecond however many lines share it. */
