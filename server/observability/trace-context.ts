@@ -150,11 +150,11 @@ function randomHexId(randomBytes: RandomBytes, bytes: number): string {
   return `${"0".repeat(bytes * 2 - 1)}1`;
 }
 
-/** "00" to "ff", by byte value. */
-const hexByByte: readonly string[] = Array.from({ length: 256 }, (_, value) => value.toString(16).padStart(2, "0"));
-
+/**
+ * The first `bytes` bytes as lowercase hex, in one flat string made by
+ * Buffer's native encoder (appending two characters at a time made a
+ * V8 rope of fifteen or thirty pieces, for every id).
+ */
 function toHex(data: Uint8Array, bytes: number): string {
-  let text = "";
-  for (let index = 0; index < bytes; index += 1) text += hexByByte[data[index] ?? 0];
-  return text;
+  return Buffer.from(data.buffer, data.byteOffset, Math.min(bytes, data.byteLength)).toString("hex").padEnd(bytes * 2, "0");
 }
