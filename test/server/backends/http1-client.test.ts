@@ -6,7 +6,7 @@ import { type AddressInfo, type Server, type Socket, createServer } from "node:n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Http1Origin, type Http1Request, startHttp1Exchange } from "../../../server/backends/http1-client.js";
 import type { Http1ResponseHead } from "../../../server/backends/http1-response-parser.js";
 import { UpstreamError } from "../../../server/backends/upstream-failure.js";
@@ -245,13 +245,19 @@ describe("HTTP/1.1 upstream client", () => {
   });
 
   describe("over TLS", () => {
-    const directory = mkdtempSync(join(tmpdir(), "protogate-tls-"));
-    const keyFile = join(directory, "key.pem");
-    const certificateFile = join(directory, "cert.pem");
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", keyFile, "-out", certificateFile,
-    ], { stdio: "ignore" });
+    let directory = "";
+    let keyFile = "";
+    let certificateFile = "";
+    // A self-signed certificate for localhost and 127.0.0.1, made for these tests only.
+    beforeAll(() => {
+      directory = mkdtempSync(join(tmpdir(), "protogate-tls-"));
+      keyFile = join(directory, "key.pem");
+      certificateFile = join(directory, "cert.pem");
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", keyFile, "-out", certificateFile,
+      ], { stdio: "ignore" });
+    });
     afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
     async function startTlsServer() {
