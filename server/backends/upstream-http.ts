@@ -51,12 +51,8 @@ export interface UpstreamResponse {
   lines(signal: AbortSignal): AsyncGenerator<string>;
 }
 
-/** What reads a 2xx answer's body, chosen when its head arrives. */
-interface BodyHandlers {
-  onBody(chunk: Buffer): void;
-  onEnd(): void;
-  onError(error: unknown): void;
-}
+/** What reads an answer's body, chosen when its head arrives. */
+type BodyHandlers = Omit<Http1ExchangeHandlers, "onHead">;
 
 /**
  * Sends one request upstream and resolves with its 2xx head once it
@@ -78,7 +74,7 @@ function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
         const body = new QueuedBody(exchange);
         resolve({
           contentType: head.headers["content-type"]?.toLowerCase() ?? "",
-          text: () => readWholeBody(body, request.maxResponseBytes, exchange),
+          text: () => readWholeBody(body, request.maxResponseBytes),
           lines: (signal) => readLines(body, signal, request.maxResponseBytes),
         });
         return { onBody: (chunk) => body.push(chunk), onEnd: () => body.end(), onError: (error) => body.fail(error) };
@@ -105,14 +101,14 @@ function exchangeText(request: UpstreamRequest): Promise<string> {
  * `keepNames`, every closure made per request also costs a `__name` call).
  */
 class WholeTextBody implements BodyHandlers {
-  readonly #chunks: Buffer[] = [];
-  #length = 0;
+  readonly #body: BoundedChunks;
   readonly #request: UpstreamRequest;
   readonly #exchange: Http1Exchange;
   readonly #resolve: (text: string) => void;
   readonly #reject: (error: UpstreamError) => void;
 
   constructor(request: UpstreamRequest, exchange: Http1Exchange, resolve: (text: string) => void, reject: (error: UpstreamError) => void) {
+    this.#body = new BoundedChunks(request.maxResponseBytes);
     this.#request = request;
     this.#exchange = exchange;
     this.#resolve = resolve;
@@ -120,18 +116,14 @@ class WholeTextBody implements BodyHandlers {
   }
 
   onBody(chunk: Buffer): void {
-    this.#length += chunk.length;
-    if (this.#length <= this.#request.maxResponseBytes) {
-      this.#chunks.push(chunk);
-      return;
-    }
+    if (this.#body.add(chunk)) return;
     // Closed rather than drained: the rest may be arbitrarily long.
     this.#exchange.destroy();
     this.#reject(responseTooLong(this.#request.maxResponseBytes));
   }
 
   onEnd(): void {
-    this.#resolve(textOf(this.#chunks, this.#length));
+    this.#resolve(this.#body.text());
   }
 
   onError(error: unknown): void {
@@ -153,45 +145,42 @@ function startExchange(
 ): void {
   const { signal } = request;
   let body: BodyHandlers | undefined;
-  let errorHead: Http1ResponseHead | undefined;
-  const errorChunks: Buffer[] = [];
-  let errorLength = 0;
   const exchange = startRequest(request, {
     onHead(head) {
-      if (head.status >= 200 && head.status <= 299) body = onSuccess(head, exchange);
-      else errorHead = head;
+      body = head.status >= 200 && head.status <= 299 ? onSuccess(head, exchange) : errorAnswerBody(head, exchange, signal, onFailure);
     },
+    // A body only ever follows a head. Methods, not arrow functions: tsx names every arrow made per request.
     onBody(chunk) {
-      if (body !== undefined) {
-        body.onBody(chunk);
-        return;
-      }
-      errorLength += chunk.length;
-      if (errorLength <= maxErrorBodyBytes) {
-        errorChunks.push(chunk);
-        return;
-      }
-      errorChunks.push(chunk.subarray(0, chunk.length - (errorLength - maxErrorBodyBytes)));
-      exchange.destroy();
-      onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
+      body?.onBody(chunk);
     },
     onEnd() {
-      if (body !== undefined) body.onEnd();
-      else onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
+      body?.onEnd();
     },
     onError(error) {
       if (body !== undefined) body.onError(error);
-      // An error answer whose body breaks off is still that error, with what came of its body.
-      else if (errorHead !== undefined && !signal.aborted) onFailure(statusError(errorHead as Http1ResponseHead, errorChunks, errorLength));
       else onFailure(toUpstreamError(error, signal));
     },
   });
 }
 
-/** The UpstreamError of an error answer, with the first `maxErrorBodyBytes` of its body for the log and the backend's error mapping. */
-function statusError({ status, headers }: Http1ResponseHead, chunks: readonly Buffer[], length: number): UpstreamError {
-  const bodyText = textOf(chunks, Math.min(length, maxErrorBodyBytes));
-  return new UpstreamError({ kind: "http", status, bodyText, retryAfterMs: parseRetryAfter(headers["retry-after"] ?? null) });
+/**
+ * Reads an error answer's first `maxErrorBodyBytes`, for the log and the
+ * backend's error mapping, then fails with its UpstreamError. An answer
+ * whose body breaks off is still that error, with what came of its body.
+ */
+function errorAnswerBody(head: Http1ResponseHead, exchange: Http1Exchange, signal: AbortSignal, onFailure: (error: UpstreamError) => void): BodyHandlers {
+  const body = new BoundedChunks(maxErrorBodyBytes);
+  const statusError = () =>
+    new UpstreamError({ kind: "http", status: head.status, bodyText: body.text(), retryAfterMs: parseRetryAfter(head.headers["retry-after"] ?? null) });
+  return {
+    onBody(chunk) {
+      if (body.add(chunk)) return;
+      exchange.destroy();
+      onFailure(statusError());
+    },
+    onEnd: () => onFailure(statusError()),
+    onError: (error) => onFailure(signal.aborted ? toUpstreamError(error, signal) : statusError()),
+  };
 }
 
 /**
@@ -217,24 +206,47 @@ function startRequest(request: UpstreamRequest, handlers: Http1ExchangeHandlers)
   );
 }
 
-/** The whole queued body as UTF-8; past `maxBytes` the connection is closed and the read fails as a protocol failure. */
-async function readWholeBody(body: QueuedBody, maxBytes: number, exchange: Http1Exchange): Promise<string> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += chunk.length;
-    if (length > maxBytes) {
-      exchange.destroy();
-      throw responseTooLong(maxBytes);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return textOf(chunks, length);
+/** The whole queued body as UTF-8; past `maxBytes` the read fails as a protocol failure, and leaving the loop closes the connection. */
+async function readWholeBody(body: QueuedBody, maxBytes: number): Promise<string> {
+  const whole = new BoundedChunks(maxBytes);
+  for await (const chunk of body) if (!whole.add(chunk as Buffer)) throw responseTooLong(maxBytes);
+  return whole.text();
 }
 
-function textOf(chunks: readonly Buffer[], length: number): string {
-  if (chunks.length === 1) return (chunks[0] as Buffer).toString("utf8");
-  return Buffer.concat(chunks, length).toString("utf8");
+/**
+ * A body's pieces, kept up to `maxBytes`: a whole answer read as text
+ * (past the limit, a protocol failure) or an error answer (past it, cut
+ * for the log).
+ */
+class BoundedChunks {
+  readonly #chunks: Buffer[] = [];
+  #length = 0;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Keeps as much of `chunk` as fits; false when some of it did not. */
+  add(chunk: Buffer): boolean {
+    const room = this.#maxBytes - this.#length;
+    if (chunk.length <= room) {
+      this.#chunks.push(chunk);
+      this.#length += chunk.length;
+      return true;
+    }
+    if (room > 0) {
+      this.#chunks.push(chunk.subarray(0, room));
+      this.#length = this.#maxBytes;
+    }
+    return false;
+  }
+
+  /** What was kept, as UTF-8. */
+  text(): string {
+    if (this.#chunks.length === 1) return (this.#chunks[0] as Buffer).toString("utf8");
+    return Buffer.concat(this.#chunks, this.#length).toString("utf8");
+  }
 }
 
 function responseTooLong(maxBytes: number): UpstreamError {
