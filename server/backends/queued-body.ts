@@ -1,4 +1,4 @@
-import type { Http1Exchange } from "./http1-client.js";
+import type { Http1Exchange, Http1ExchangeHandlers } from "./http1-client.js";
 
 /**
  * How much of a body waits unread before the connection is paused: a
@@ -9,17 +9,17 @@ import type { Http1Exchange } from "./http1-client.js";
 const highWaterMark = 64 * 1024;
 
 /**
- * A 2xx answer's body that arrives before, and while, it is read: its
- * pieces queue here until the reader takes them as an async iterable (one
+ * A 2xx answer's body that arrives before, and while, it is read: the
+ * exchange hands its pieces here, and they queue until the reader takes them as an async iterable (one
  * reader). Past `highWaterMark` unread bytes the connection is paused;
  * a reader that stops early (`return`, e.g. `break` in `for await`) closes
  * the connection, so the backend stops generating.
  *
  * @example
- * const body = new QueuedBody(exchange); // fed by the exchange's handlers
+ * const body = new QueuedBody(exchange); // the exchange's body handlers
  * for await (const chunk of body) process(chunk);
  */
-export class QueuedBody implements AsyncIterable<Uint8Array> {
+export class QueuedBody implements AsyncIterable<Uint8Array>, Omit<Http1ExchangeHandlers, "onHead"> {
   readonly #exchange: Http1Exchange;
   readonly #chunks: Buffer[] = [];
   #queuedBytes = 0;
@@ -33,7 +33,7 @@ export class QueuedBody implements AsyncIterable<Uint8Array> {
   }
 
   /** A piece of the body from the connection. */
-  push(chunk: Buffer): void {
+  onBody(chunk: Buffer): void {
     this.#chunks.push(chunk);
     this.#queuedBytes += chunk.length;
     if (!this.#paused && this.#queuedBytes > highWaterMark) {
@@ -44,13 +44,13 @@ export class QueuedBody implements AsyncIterable<Uint8Array> {
   }
 
   /** The body is complete. */
-  end(): void {
+  onEnd(): void {
     this.#ended = true;
     this.#wakeReader();
   }
 
   /** The body failed; the reader gets `reason` once the pieces before it are read. */
-  fail(reason: unknown): void {
+  onError(reason: unknown): void {
     this.#error = { reason };
     this.#wakeReader();
   }

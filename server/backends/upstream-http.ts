@@ -77,7 +77,7 @@ function sendUpstream(request: UpstreamRequest): Promise<UpstreamResponse> {
           text: () => readWholeBody(body, request.maxResponseBytes),
           lines: (signal) => readLines(body, signal, request.maxResponseBytes),
         });
-        return { onBody: (chunk) => body.push(chunk), onEnd: () => body.end(), onError: (error) => body.fail(error) };
+        return body;
       },
       reject,
     ),

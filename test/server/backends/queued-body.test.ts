@@ -14,12 +14,12 @@ describe("queued body", () => {
   it("hands on the pieces in order, those that came before the reader and those after", async () => {
     const exchange = recordingExchange();
     const body = new QueuedBody(exchange);
-    body.push(Buffer.from("a"));
+    body.onBody(Buffer.from("a"));
     const reader = body[Symbol.asyncIterator]();
     expect(await reader.next()).toEqual({ done: false, value: Buffer.from("a") });
     const waiting = reader.next();
-    body.push(Buffer.from("b"));
-    body.end();
+    body.onBody(Buffer.from("b"));
+    body.onEnd();
     expect(await waiting).toEqual({ done: false, value: Buffer.from("b") });
     expect(await reader.next()).toEqual({ done: true, value: undefined });
     expect(exchange.calls).toEqual([]);
@@ -28,7 +28,7 @@ describe("queued body", () => {
   it("pauses the connection past 64 KiB unread, and resumes it once the reader is down to half", async () => {
     const exchange = recordingExchange();
     const body = new QueuedBody(exchange);
-    for (let index = 0; index < 5; index++) body.push(kib(16));
+    for (let index = 0; index < 5; index++) body.onBody(kib(16));
     expect(exchange.calls).toEqual(["pause"]);
     const reader = body[Symbol.asyncIterator]();
     await reader.next(); // 64 KiB left
@@ -40,8 +40,8 @@ describe("queued body", () => {
 
   it("gives the reader the pieces before a failure, then the failure", async () => {
     const body = new QueuedBody(recordingExchange());
-    body.push(Buffer.from("partial"));
-    body.fail(new Error("reset"));
+    body.onBody(Buffer.from("partial"));
+    body.onError(new Error("reset"));
     const reader = body[Symbol.asyncIterator]();
     expect(await reader.next()).toEqual({ done: false, value: Buffer.from("partial") });
     await expect(reader.next()).rejects.toThrow("reset");
@@ -50,7 +50,7 @@ describe("queued body", () => {
   it("closes the connection when the reader stops early, and not once the body has ended", async () => {
     const early = recordingExchange();
     const unfinished = new QueuedBody(early);
-    unfinished.push(Buffer.from("data: 1\n"));
+    unfinished.onBody(Buffer.from("data: 1\n"));
     for await (const chunk of unfinished) {
       expect(chunk.length).toBe(8);
       break;
@@ -59,8 +59,8 @@ describe("queued body", () => {
 
     const late = recordingExchange();
     const finished = new QueuedBody(late);
-    finished.push(Buffer.from("x"));
-    finished.end();
+    finished.onBody(Buffer.from("x"));
+    finished.onEnd();
     for await (const chunk of finished) {
       expect(chunk.length).toBe(1);
       break;
