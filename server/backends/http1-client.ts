@@ -143,7 +143,7 @@ class RunningExchange implements Http1Exchange {
   #head: Http1ResponseHead | undefined;
   #ended = false;
   #settled = false;
-  readonly #onAbort = () => this.#fail(this.#signal.reason, true);
+  readonly #onAbort = () => this.#fail(this.#signal.reason);
 
   constructor(connection: PooledConnection, handlers: Http1ExchangeHandlers, signal: AbortSignal) {
     this.#connection = connection;
@@ -170,7 +170,7 @@ class RunningExchange implements Http1Exchange {
     try {
       extra = this.#parser.execute(chunk);
     } catch (error) {
-      this.#fail(error instanceof Http1ParseError ? notHttp(error) : error, true);
+      this.#fail(error instanceof Http1ParseError ? notHttp(error) : error);
       return;
     }
     if (this.#ended) this.#finish(extra === 0 && this.#head?.keepAlive === true);
@@ -183,14 +183,14 @@ class RunningExchange implements Http1Exchange {
     } catch {
       // As Node's client reports a connection that closes early: a reset, before the answer or in its body.
       const message = this.#parser.headRead ? "the response ended before its end" : "socket hang up";
-      this.#fail(Object.assign(new Error(message), { code: "ECONNRESET" }), true);
+      this.#fail(Object.assign(new Error(message), { code: "ECONNRESET" }));
       return;
     }
     this.#finish(false);
   }
 
   failed(error: unknown): void {
-    this.#fail(error, true);
+    this.#fail(error);
   }
 
   pause(): void {
@@ -200,32 +200,29 @@ class RunningExchange implements Http1Exchange {
     if (!this.#settled) this.#connection.socket.resume();
   }
   destroy(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#detach();
-    this.#connection.socket.destroy();
+    if (this.#settle()) this.#connection.socket.destroy();
   }
 
   #finish(reusable: boolean): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#detach();
+    if (!this.#settle()) return;
     if (reusable && this.#head !== undefined) release(this.#connection, this.#head);
     else this.#connection.socket.destroy();
     this.#handlers.onEnd();
   }
 
-  #fail(error: unknown, closeConnection: boolean): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#detach();
-    if (closeConnection) this.#connection.socket.destroy();
+  #fail(error: unknown): void {
+    if (!this.#settle()) return;
+    this.#connection.socket.destroy();
     this.#handlers.onError(error);
   }
 
-  #detach(): void {
+  /** Ends the exchange once: stops listening for the abort and leaves the connection. False when it had already ended. */
+  #settle(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
     this.#signal.removeEventListener("abort", this.#onAbort);
     if (this.#connection.exchange === this) this.#connection.exchange = undefined;
+    return true;
   }
 }
 
