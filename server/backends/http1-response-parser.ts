@@ -144,12 +144,7 @@ export class Http1ResponseParser {
           break;
         }
         case State.Trailers: {
-          // The last chunk's line is followed by trailer fields (ignored) and an empty line.
-          if (this.#pending === undefined && chunk.length - offset >= 2 && chunk[offset] === 13 && chunk[offset + 1] === 10) {
-            offset += 2;
-            this.#finish();
-            break;
-          }
+          // The last chunk's line is followed by trailer fields (ignored) and an empty line: at once, or after them.
           const end = this.#takeThrough(chunk, offset, crlfCrlf, this.#maxHeadBytes, "trailer section", crlf);
           if (end === undefined) return 0;
           offset = end.next;
