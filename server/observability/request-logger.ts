@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { hostname } from "node:os";
-import { type DestinationStream, type LevelWithSilent, type Logger, pino, stdTimeFunctions } from "pino";
+import { type DestinationStream, type LevelWithSilent, type Logger, pino } from "pino";
 import { boundText } from "../log/bounded-text.js";
 import { codeLabel } from "./labels.js";
 import type { RequestRecord } from "./metrics.js";
@@ -132,18 +132,21 @@ const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown,
 export function createRequestLogger(options: RequestLoggerOptions = {}): RequestLogger {
   const now = options.now;
   const destination = options.destination ?? sharedStderr();
-  const common = {
-    level: options.level ?? "info",
-    formatters: { level: (label: string) => ({ level: label }) },
-    timestamp: now === undefined ? stdTimeFunctions.isoTime : () => `,"time":"${new Date(now()).toISOString()}"`,
-  };
-  const logger = pino({ ...common, redact: { paths: [...redactedPaths], censor: "[Redacted]" } }, destination);
+  const timeOf = now === undefined ? isoTimeNow : () => new Date(now()).toISOString();
+  const logger = pino(
+    {
+      level: options.level ?? "info",
+      formatters: { level: (label: string) => ({ level: label }) },
+      timestamp: () => `,"time":"${timeOf()}"`,
+      redact: { paths: [...redactedPaths], censor: "[Redacted]" },
+    },
+    destination,
+  );
   // Request lines are written here, in the format pino writes (level, time, pid, hostname, the fields, msg), without
   // going through pino: they hold named identifier, label and number fields only, so they cannot carry a credential
   // and need no redaction walk, and rendering them directly costs a third of pino's generic path
   // (test/server/observability/request-logger.test.ts checks the bytes against pino's).
   const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
-  const timeOf = now === undefined ? isoTimeNow : () => new Date(now()).toISOString();
 
   return {
     logger,
@@ -194,6 +197,7 @@ function isoTimeNow(): string {
   return lastIsoTime;
 }
 
+/** An error as log fields: code, client-safe message, cut cause. Never a stack trace. */
 function describeError(error: unknown): Record<string, string> {
   const connectError = ConnectError.from(error);
   const fields: Record<string, string> = { code: codeLabel(connectError.code), message: boundText(connectError.rawMessage, maxMessageLength) };
