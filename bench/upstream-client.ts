@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { createUpstreamClient } from "../server/backends/upstream-http.js";
 import { stopAllChildren } from "./child-processes.js";
 import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { percentile } from "./load-generator.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -67,11 +68,6 @@ async function measure(call: Call, calls: number, concurrency: number): Promise<
   return { cpu: (cpu.user + cpu.system) / calls, wall: ((performance.now() - wallStart) * 1000) / calls };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { calls: { type: "string", default: "10000" }, rounds: { type: "string", default: "5" }, concurrency: { type: "string", default: "32" } },
@@ -110,6 +106,7 @@ async function main(): Promise<void> {
   console.log("| --- | ---: | ---: | ---: |");
   for (const [key, { cpu, wall }] of results) {
     const [name, concurrency] = key.split(" | ");
+    const median = (values: readonly number[]) => percentile(Float64Array.from(values).sort(), 50);
     console.log(`| ${name} | ${concurrency} | ${median(cpu).toFixed(1)} (${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)}) | ${median(wall).toFixed(1)} |`);
   }
   console.log(`- ${rounds} rounds × ${calls} calls per client and concurrency; Node ${process.version}; CPU is this process's (the client's), all threads`);
