@@ -1,18 +1,16 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, type Server, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Http1Origin, type Http1Request, startHttp1Exchange } from "../../../server/backends/http1-client.js";
 import type { Http1ResponseHead } from "../../../server/backends/http1-response-parser.js";
 import { UpstreamError } from "../../../server/backends/upstream-failure.js";
 import { freeLoopbackPort } from "../../helpers/refused-url.js";
-
-const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+import { type ProcessResult, repoRoot, runProcess } from "../../helpers/run-process.js";
 
 /** A raw TCP server that shows each request's exact bytes and answers with whatever `answer` writes. */
 interface WireServer {
@@ -71,6 +69,20 @@ function exchange(origin: Http1Origin, request: Http1Request, signal: AbortSigna
       onError: reject,
     });
   });
+}
+
+/**
+ * One GET of "/" in a process of its own (so what keeps a process alive, and
+ * environment read at start-up, can be tested), printing the answer's status and body.
+ */
+function exchangeInChild(origin: Http1Origin, env: Readonly<Record<string, string>> = {}): Promise<ProcessResult> {
+  const script = `
+    import { startHttp1Exchange } from ${JSON.stringify(join(repoRoot, "server/backends/http1-client.ts"))};
+    startHttp1Exchange(${JSON.stringify(origin)}, { method: "GET", path: "/", headers: {} }, new AbortController().signal, {
+      onHead(head) { process.stdout.write(head.status + " "); }, onBody(chunk) { process.stdout.write(chunk); }, onEnd() {}, onError(error) { throw error; },
+    });
+  `;
+  return runProcess(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { timeoutMs: 15_000, env });
 }
 
 const post = (body: string, headers: Record<string, string> = {}): Http1Request => ({
@@ -227,19 +239,9 @@ describe("HTTP/1.1 upstream client", () => {
   it("lets the process exit while connections are idle, as Node's keep-alive agent does", async () => {
     const wire = await startWireServer((socket) => socket.write(okAnswer('{"idle":true}')));
     servers.push(wire.server);
-    const script = `
-      import { startHttp1Exchange } from ${JSON.stringify(join(repoRoot, "server/backends/http1-client.ts"))};
-      startHttp1Exchange({ secure: false, hostname: "127.0.0.1", port: ${wire.origin.port} }, { method: "GET", path: "/", headers: {} },
-        new AbortController().signal, { onHead() {}, onBody(chunk) { process.stdout.write(chunk); }, onEnd() {}, onError(error) { throw error; } });
-    `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const [code] = (await once(child, "exit")) as [number | null];
+    const { code, stdout } = await exchangeInChild(wire.origin);
     expect(code).toBe(0);
-    expect(output).toBe('{"idle":true}');
+    expect(stdout).toBe('200 {"idle":true}');
     // The child left its connection idle, still open, when it exited.
     expect(wire.connections).toHaveLength(1);
   });
@@ -285,21 +287,7 @@ describe("HTTP/1.1 upstream client", () => {
       const serverNames: Array<string | false> = [];
       server.on("secureConnection", (socket: { servername: string | false }) => serverNames.push(socket.servername));
       try {
-        const script = `
-          import { startHttp1Exchange } from ${JSON.stringify(join(repoRoot, "server/backends/http1-client.ts"))};
-          startHttp1Exchange({ secure: true, hostname: "localhost", port: ${port} }, { method: "GET", path: "/", headers: {} },
-            new AbortController().signal, { onHead(head) { process.stdout.write(head.status + " "); }, onBody(chunk) { process.stdout.write(chunk); }, onEnd() {}, onError(error) { throw error; } });
-        `;
-        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-          cwd: repoRoot,
-          env: { ...process.env, NODE_EXTRA_CA_CERTS: certificateFile },
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        let output = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-        });
-        const [code] = (await once(child, "exit")) as [number | null];
+        const { code, stdout: output } = await exchangeInChild({ secure: true, hostname: "localhost", port }, { NODE_EXTRA_CA_CERTS: certificateFile });
         expect(output).toBe('200 {"tls":true}');
         expect(code).toBe(0);
         expect(serverNames).toEqual(["localhost"]);
