@@ -1,6 +1,6 @@
 import { type Socket, connect as connectTcp, isIP } from "node:net";
 import { connect as connectTls } from "node:tls";
-import { Http1ParseError, type Http1ResponseHead, Http1ResponseParser } from "./http1-response-parser.js";
+import { Http1ParseError, type Http1ResponseHead, Http1ResponseParser, httpTokenPattern } from "./http1-response-parser.js";
 import { UpstreamError } from "./upstream-failure.js";
 
 /**
@@ -58,7 +58,6 @@ const defaultIdleMs = 4000;
 
 /** Characters that would end a header line or the head early (and what Node's own client refuses). */
 const headerValueForbidden = /[\r\n\0]/;
-const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const pathForbidden = /[^\u0021-\u00ff]/;
 
 /** One socket, kept between requests while the server allows it. */
@@ -256,7 +255,7 @@ function requestHead(origin: Http1Origin, request: Http1Request): string | Error
   let head = `${request.method} ${request.path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n`;
   for (const name in request.headers) {
     const value = String(request.headers[name]);
-    if (!headerNamePattern.test(name)) return invalid("ERR_INVALID_HTTP_TOKEN", `invalid header name ${JSON.stringify(name)}`);
+    if (!httpTokenPattern.test(name)) return invalid("ERR_INVALID_HTTP_TOKEN", `invalid header name ${JSON.stringify(name)}`);
     if (headerValueForbidden.test(value)) return invalid("ERR_INVALID_CHAR", `invalid character in header ${JSON.stringify(name)}`);
     head += `${name}: ${value}\r\n`;
   }

@@ -53,9 +53,14 @@ const enum State {
 }
 
 const statusLinePattern = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
-/** Header lines, each `name:value` with a token for a name and no CR, LF or NUL in the value (so no folded lines either). */
-const headerFieldsPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*)*$/;
-const headerLinePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\0]*$/;
+/** An RFC 9110 token, what a header name must be, and one header line: `name:value`, no CR, LF or NUL in the value. */
+const token = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const headerLine = `${token}:[^\\r\\n\\0]*`;
+/** A header name the client may send. */
+export const httpTokenPattern = new RegExp(`^${token}$`);
+/** A response's header lines, all at once (so no folded lines either). */
+const headerFieldsPattern = new RegExp(`^${headerLine}(?:\\r\\n${headerLine})*$`);
+const headerLinePattern = new RegExp(`^${headerLine}$`);
 const chunkSizePattern = /^([0-9a-fA-F]{1,13})[ \t]*(?:;.*)?$/;
 const crlfCrlf = Buffer.from("\r\n\r\n");
 const crlf = Buffer.from("\r\n");
