@@ -9,7 +9,8 @@
  * printing it keeps the rules our protos use in lock-step with the runtime.
  * The printer itself is `printValidateProto` (the gateway uses it too).
  *
- * Run with `tsx scripts/print-validate-proto.ts` (npm test does it).
+ * Run with `tsx scripts/print-validate-proto.ts` (`npm start` and `npm test`
+ * do it, so `buf curl --schema proto` and `buf lint` work on a fresh clone).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
