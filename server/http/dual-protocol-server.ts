@@ -2,6 +2,7 @@ import { type Server as HttpServer, createServer as createHttpServer } from "nod
 import { type Http2Server, type ServerHttp2Session, createServer as createHttp2Server } from "node:http2";
 import { type AddressInfo, type Socket, createServer as createNetServer } from "node:net";
 import { Duplex } from "node:stream";
+import { InFlightList } from "../collections/in-flight-list.js";
 import { defaultMaxConnections } from "./connection-limit.js";
 import { refuseOverloaded } from "./load-shedding.js";
 import type { NodeHandler, NodeRequest, NodeResponse } from "./probe-routes.js";
@@ -81,8 +82,9 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
   let inFlight = 0;
   let draining = false;
   const idleWaiters = new Set<() => void>();
-  const sockets = new Set<Socket>();
-  const sessions = new Set<ServerHttp2Session>();
+  // Connections come and go with clients that do not keep them alive: not Sets (see InFlightList).
+  const sockets = new InFlightList<Socket>();
+  const sessions = new InFlightList<ServerHttp2Session>();
 
   const maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
   const tracked: NodeHandler = (request, response) => {
@@ -118,15 +120,15 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
     tracked,
   );
   http2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    const entry = sessions.add(session);
+    session.once("close", () => sessions.remove(entry));
     if (draining) session.close();
     closeWhenIdle(session, options.http2IdleTimeoutMs ?? 300_000);
   });
 
   const net = createNetServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    const entry = sockets.add(socket);
+    socket.once("close", () => sockets.remove(entry));
     socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -182,7 +184,7 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
     async close({ graceMs, abortGraceMs = 2000, abortInFlight }) {
       draining = true;
       const netClosed = new Promise<void>((resolve) => net.close(() => resolve()));
-      for (const session of sessions) session.close();
+      for (const session of sessions.values()) session.close();
       http1.closeIdleConnections();
       await waitForIdle(graceMs);
       if (inFlight > 0 && abortInFlight !== undefined) {
@@ -190,8 +192,8 @@ export async function listenDualProtocol(handler: NodeHandler, options: ListenOp
         await waitForIdle(abortGraceMs);
       }
       // Sessions first: destroying one writes GOAWAY through its socket.
-      for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      for (const session of sessions.values()) session.destroy();
+      for (const socket of sockets.values()) socket.destroy();
       http1.close();
       http2.close();
       await netClosed;

@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { type InFlightEntry, InFlightList } from "../collections/in-flight-list.js";
 import { CallAbortController } from "../reliability/call-abort-controller.js";
 
 /** What one call's context is made from. */
@@ -47,12 +48,12 @@ const callCompleted = new ConnectError("the call has completed", Code.Canceled);
  * try { … } finally { call.end(); }
  */
 export function createUnaryCallFactory(shutdownSignal: AbortSignal): UnaryCallFactory {
-  const running = new Set<RunningUnaryCall>();
+  // Not a Set: see InFlightList for what a Set's churn costs the garbage collector.
+  const running = new InFlightList<RunningUnaryCall>();
   shutdownSignal.addEventListener(
     "abort",
     () => {
-      for (const call of running) call.abort(shutdownSignal.reason);
-      running.clear();
+      for (const call of running.removeAll()) call.abort(shutdownSignal.reason);
     },
     { once: true },
   );
@@ -71,15 +72,16 @@ class RunningUnaryCall implements UnaryCall {
   private readonly deadline: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
+  private entry: InFlightEntry | undefined;
 
   constructor(
     init: UnaryCallInit,
-    private readonly running: Set<RunningUnaryCall>,
+    private readonly running: InFlightList<RunningUnaryCall>,
     shutdownSignal: AbortSignal,
   ) {
     const { request, response, timeoutMs } = init;
     if (shutdownSignal.aborted) this.abort(shutdownSignal.reason);
-    else running.add(this);
+    else this.entry = running.add(this);
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
       if (timeoutMs <= 0) this.abort(timedOut());
@@ -115,7 +117,7 @@ class RunningUnaryCall implements UnaryCall {
   abort(reason?: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.running.delete(this);
+    if (this.entry !== undefined) this.running.remove(this.entry);
     clearTimeout(this.timer);
     this.controller.abort(reason);
   }

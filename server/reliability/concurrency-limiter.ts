@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { InFlightList } from "../collections/in-flight-list.js";
 
 /** Gives a slot back. Calling it more than once does nothing. */
 export type Release = () => void;
@@ -98,7 +99,8 @@ export function createConcurrencyLimiter(options: ConcurrencyLimiterOptions): Co
     readonly grant: (release: Release) => void;
     readonly fail: (error: unknown) => void;
   }
-  const waiters = new Set<Waiter>(); // a Set iterates in insertion order: FIFO
+  // Oldest first (FIFO); not a Set, whose churn keeps dead waiters alive for the garbage collector (see InFlightList).
+  const waiters = new InFlightList<Waiter>();
   let running = 0;
 
   function changed(): void {
@@ -110,13 +112,12 @@ export function createConcurrencyLimiter(options: ConcurrencyLimiterOptions): Co
     return () => {
       if (released) return;
       released = true;
-      const next = waiters.values().next();
-      if (next.done === true) {
+      const next = waiters.shift();
+      if (next === undefined) {
         running -= 1;
       } else {
         // Hand the slot straight to the oldest waiter; `running` is unchanged.
-        waiters.delete(next.value);
-        next.value.grant(makeRelease());
+        next.grant(makeRelease());
       }
       changed();
     };
@@ -155,7 +156,7 @@ export function createConcurrencyLimiter(options: ConcurrencyLimiterOptions): Co
       return new Promise<Release>((resolve, reject) => {
         let timer: unknown;
         const settle = () => {
-          waiters.delete(waiter);
+          waiters.remove(entry);
           signal.removeEventListener("abort", onAbort);
           if (timer !== undefined) timers.clearTimeout(timer);
         };
@@ -171,7 +172,7 @@ export function createConcurrencyLimiter(options: ConcurrencyLimiterOptions): Co
           },
         };
         const onAbort = () => waiter.fail(abortReason(signal.reason));
-        waiters.add(waiter);
+        const entry = waiters.add(waiter);
         signal.addEventListener("abort", onAbort, { once: true });
         if (options.queueTimeoutMs !== undefined) {
           const timeoutMs = options.queueTimeoutMs;
