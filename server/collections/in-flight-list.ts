@@ -13,7 +13,7 @@
  * in it when it was replaced — a whole call: its request, response,
  * headers and parsed message — survives two scavenges and is copied to
  * the old generation. For the `Set` of running calls this was about
- * 5 KB promoted per request at concurrency 32 and a ninth of the server's
+ * 5 KB promoted per request at concurrency 32 and an eighth of the server's
  * CPU spent in the garbage collector (docs/benchmarks.md, "What the
  * garbage collector kept").
  *
