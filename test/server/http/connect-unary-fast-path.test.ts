@@ -22,11 +22,16 @@ describe("the unary fast path", () => {
   /** The service "slow" waits for its signal and throws its reason; this is that signal. */
   let slowCallSignal: Promise<AbortSignal>;
   let seeSlowCall: (signal: AbortSignal) => void;
+  /** Every slow call's signal, in arrival order, and a wake-up for each arrival. */
+  let slowSignals: AbortSignal[];
+  let onSlowCall: () => void;
   let lastContext: HandlerContext | undefined;
 
   beforeEach(async () => {
     shutdown = new AbortController();
     slowCallSignal = new Promise((resolve) => (seeSlowCall = resolve));
+    slowSignals = [];
+    onSlowCall = () => {};
     const fastPath = createUnaryFastPath({
       services: [
         serviceRegistration(Health, {
@@ -34,6 +39,8 @@ describe("the unary fast path", () => {
             lastContext = context;
             if (request.service !== "slow") return { status: HealthCheckResponse_ServingStatus.SERVING };
             seeSlowCall(context.signal);
+            slowSignals.push(context.signal);
+            onSlowCall();
             return new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)));
           },
         }),
@@ -101,6 +108,31 @@ describe("the unary fast path", () => {
     shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable));
     const { status, body } = await answer;
     expect([status, JSON.parse(body.toString())]).toEqual([503, { code: "unavailable", message: "the gateway is shutting down" }]);
+  });
+
+  it("at shutdown ends exactly the calls still in flight, whichever ended before them", async () => {
+    const arrived = (count: number) =>
+      new Promise<void>((resolve) => {
+        onSlowCall = () => slowSignals.length >= count && resolve();
+        onSlowCall();
+      });
+    const slow = (headers: Record<string, string>) => sendRaw(baseUrl, { path: checkPath, headers: { ...json, ...headers }, body: '{"service":"slow"}' });
+    const first = slow({});
+    await arrived(1);
+    const second = slow({ "connect-timeout-ms": "300" });
+    await arrived(2);
+    const third = slow({});
+    await arrived(3);
+    // The middle one ends on its own first, at its deadline.
+    const { status: secondStatus } = await second;
+    expect(secondStatus).toBe(504);
+    shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable));
+    const answers = await Promise.all([first, third]);
+    expect(answers.map(({ status, body }) => [status, JSON.parse(body.toString()).code])).toEqual([
+      [503, "unavailable"],
+      [503, "unavailable"],
+    ]);
+    expect(slowSignals.map((signal) => ConnectError.from(signal.reason).code)).toEqual([Code.Unavailable, Code.DeadlineExceeded, Code.Unavailable]);
   });
 
   it("tells the implementation how much of the client's timeout is left, and nothing without one", async () => {
