@@ -25,48 +25,48 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
   const durationMs = Number(values.seconds) * 1000;
-  const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
-  const preload = join(repoRoot, "bench", "function-names-preload.ts");
-  const child = startChild(
-    "protogate",
-    process.execPath,
-    ["--import", "tsx", "--import", preload, "cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
-    { cwd: repoRoot },
-  );
-  const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
-  const target = protogateChatTarget(url);
-  // Warm-up: whatever is made once (lazily, on first use) is not counted.
-  await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
-  const lines: string[] = [];
-  child.onLine((line) => {
-    if (line.startsWith("NAMES ")) lines.push(line);
-  });
-  // Requests answered before the signal is handled count in the divisor only: a handful out of thousands.
-  process.kill(child.pid, "SIGUSR1");
-  const result = await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
-  process.kill(child.pid, "SIGUSR2");
-  await child.waitForLine(/^NAMES end$/, 10_000);
-  if (result.errors > 0) throw new Error(`${result.errors} failed requests; first: ${result.firstError ?? ""}`);
-  console.log(`${result.requests} unary Chats; functions named per request, by the line that made them:`);
-  let total = 0;
-  for (const line of lines) {
-    const match = /^NAMES (\d+) (.*)$/.exec(line);
-    if (match === null) continue;
-    const perRequest = Number(match[1]) / result.requests;
-    total += perRequest;
-    console.log(`  ${perRequest.toFixed(2)}  ${(match[2] ?? "").replace(repoRoot, "")}`);
+  try {
+    const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
+    const preload = join(repoRoot, "bench", "function-names-preload.ts");
+    const child = startChild(
+      "protogate",
+      process.execPath,
+      ["--import", "tsx", "--import", preload, "cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
+      { cwd: repoRoot },
+    );
+    const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
+    const target = protogateChatTarget(url);
+    // Warm-up: whatever is made once (lazily, on first use) is not counted.
+    await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
+    const lines: string[] = [];
+    child.onLine((line) => {
+      if (line.startsWith("NAMES ")) lines.push(line);
+    });
+    // Requests answered before the signal is handled count in the divisor only: a handful out of thousands.
+    process.kill(child.pid, "SIGUSR1");
+    const result = await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
+    process.kill(child.pid, "SIGUSR2");
+    await child.waitForLine(/^NAMES end$/, 10_000);
+    if (result.errors > 0) throw new Error(`${result.errors} failed requests; first: ${result.firstError ?? ""}`);
+    console.log(`${result.requests} unary Chats; functions named per request, by the line that made them:`);
+    let total = 0;
+    for (const line of lines) {
+      const match = /^NAMES (\d+) (.*)$/.exec(line);
+      if (match === null) continue;
+      const perRequest = Number(match[1]) / result.requests;
+      total += perRequest;
+      console.log(`  ${perRequest.toFixed(2)}  ${(match[2] ?? "").replace(repoRoot, "")}`);
+    }
+    console.log(`total: ${total.toFixed(2)} per request`);
+  } finally {
+    await stopAllChildren();
   }
-  console.log(`total: ${total.toFixed(2)} per request`);
 }
 
 main().then(
-  async () => {
-    await stopAllChildren();
-    process.exit(0);
-  },
-  async (error: unknown) => {
+  () => process.exit(0),
+  (error: unknown) => {
     console.error(error);
-    await stopAllChildren();
     process.exit(1);
   },
 );
