@@ -172,4 +172,26 @@ export async function startFixedUpstreamProcess(root: string): Promise<{ readonl
   return { child, url };
 }
 
+/**
+ * Starts `protogate serve` from the checkout at `root`, in a process of
+ * its own, in front of the upstream at `upstreamUrl`, and reads its URL
+ * from the line it prints. `nodeFlags` go to Node before tsx is loaded
+ * (V8 flags); `preload` is imported after tsx, so it may be TypeScript;
+ * `ipc` opens a channel to it.
+ *
+ * @example
+ * const { child, url } = await startProtogateProcess(repoRoot, upstreamUrl, { preload: "bench/heap-sampling-preload.ts", ipc: true });
+ */
+export async function startProtogateProcess(
+  root: string,
+  upstreamUrl: string,
+  options: { readonly nodeFlags?: readonly string[]; readonly preload?: string; readonly ipc?: boolean } = {},
+): Promise<{ readonly child: BenchChild; readonly url: string }> {
+  const preload = options.preload === undefined ? [] : ["--import", options.preload];
+  const serve = ["cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
+  const child = startChild("protogate", process.execPath, [...(options.nodeFlags ?? []), "--import", "tsx", ...preload, ...serve], { cwd: root, ipc: options.ipc === true });
+  const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
+  return { child, url };
+}
+
 runWhenMain(import.meta.url, "fixed upstream", (argv) => startFixedUpstream({ port: portFlag(argv) }));

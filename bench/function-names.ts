@@ -16,8 +16,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startChild, stopAllChildren } from "./child-processes.js";
-import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { stopAllChildren } from "./child-processes.js";
+import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -27,14 +27,7 @@ async function main(): Promise<void> {
   const durationMs = Number(values.seconds) * 1000;
   try {
     const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
-    const preload = join(repoRoot, "bench", "function-names-preload.ts");
-    const child = startChild(
-      "protogate",
-      process.execPath,
-      ["--import", "tsx", "--import", preload, "cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
-      { cwd: repoRoot },
-    );
-    const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
+    const { child, url } = await startProtogateProcess(repoRoot, upstreamUrl, { preload: join(repoRoot, "bench", "function-names-preload.ts") });
     const target = protogateChatTarget(url);
     // Warm-up: whatever is made once (lazily, on first use) is not counted.
     await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });

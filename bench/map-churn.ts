@@ -25,8 +25,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startChild, stopAllChildren } from "./child-processes.js";
-import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { stopAllChildren } from "./child-processes.js";
+import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 import { countMapEvents, markerBody, readMapLogWindow } from "./map-log.js";
 
@@ -54,9 +54,7 @@ async function main(): Promise<void> {
   try {
     const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
     const v8Flags = ["--log-maps", `--logfile=${logFile}`, "--no-logfile-per-isolate"];
-    const serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
-    const gateway = startChild("protogate", process.execPath, [...v8Flags, "--import", "tsx", "cli/main.ts", ...serve], { cwd: resolve(values["protogate-root"]) });
-    const url = (await gateway.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
+    const { child: gateway, url } = await startProtogateProcess(resolve(values["protogate-root"]), upstreamUrl, { nodeFlags: v8Flags });
     const target = protogateChatTarget(url);
     // As in bench:gateway: V8 optimises the hot paths over the first thousands of requests.
     await runClosedLoop(target, { concurrency: 32, durationMs: 6000, maxRequests: 10_000_000, settleMs: 0 });

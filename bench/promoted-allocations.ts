@@ -23,8 +23,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
-import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { type BenchChild, stopAllChildren } from "./child-processes.js";
+import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -104,13 +104,7 @@ async function main(): Promise<void> {
   try {
     const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
     const preload = join(repoRoot, "bench", "heap-sampling-preload.ts");
-    const child = startChild(
-      "protogate",
-      process.execPath,
-      ["--import", "tsx", "--import", preload, "cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
-      { cwd: protogateRoot, ipc: true },
-    );
-    const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
+    const { child, url } = await startProtogateProcess(protogateRoot, upstreamUrl, { preload, ipc: true });
     const target = protogateChatTarget(url);
     // As in bench:gateway: V8 optimises the hot paths over the first thousands of requests.
     await runClosedLoop(target, { concurrency: 32, durationMs: Number(values["warmup-seconds"]) * 1000, maxRequests: 10_000_000, settleMs: 0 });
