@@ -19,17 +19,22 @@ describe("the unary fast path", () => {
   let server: Server;
   let baseUrl: string;
   let shutdown: AbortController;
-  /** The service "slow" waits for its signal and throws its reason; this is that signal. */
-  let slowCallSignal: Promise<AbortSignal>;
-  let seeSlowCall: (signal: AbortSignal) => void;
-  /** Every slow call's signal, in arrival order, and a wake-up for each arrival. */
+  /** The service "slow" waits for its signal and throws its reason; these are those signals, in arrival order. */
   let slowSignals: AbortSignal[];
   let onSlowCall: () => void;
+  /** Resolves with the `count`th slow call's signal once it has arrived. */
+  const slowCall = (count: number) =>
+    new Promise<AbortSignal>((resolve) => {
+      onSlowCall = () => {
+        const signal = slowSignals[count - 1];
+        if (signal !== undefined) resolve(signal);
+      };
+      onSlowCall();
+    });
   let lastContext: HandlerContext | undefined;
 
   beforeEach(async () => {
     shutdown = new AbortController();
-    slowCallSignal = new Promise((resolve) => (seeSlowCall = resolve));
     slowSignals = [];
     onSlowCall = () => {};
     const fastPath = createUnaryFastPath({
@@ -38,7 +43,6 @@ describe("the unary fast path", () => {
           async check(request, context) {
             lastContext = context;
             if (request.service !== "slow") return { status: HealthCheckResponse_ServingStatus.SERVING };
-            seeSlowCall(context.signal);
             slowSignals.push(context.signal);
             onSlowCall();
             return new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)));
@@ -94,7 +98,7 @@ describe("the unary fast path", () => {
 
   it("aborts the call's signal when the client goes away", async () => {
     const answer = sendRaw(baseUrl, { path: checkPath, headers: json, body: '{"service":"slow"}' }).catch((error: unknown) => error);
-    const signal = await slowCallSignal;
+    const signal = await slowCall(1);
     expect(signal.aborted).toBe(false);
     server.closeAllConnections();
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
@@ -104,25 +108,20 @@ describe("the unary fast path", () => {
 
   it("ends in-flight calls with the shutdown signal's reason", async () => {
     const answer = sendRaw(baseUrl, { path: checkPath, headers: json, body: '{"service":"slow"}' });
-    await slowCallSignal;
+    await slowCall(1);
     shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable));
     const { status, body } = await answer;
     expect([status, JSON.parse(body.toString())]).toEqual([503, { code: "unavailable", message: "the gateway is shutting down" }]);
   });
 
   it("at shutdown ends exactly the calls still in flight, whichever ended before them", async () => {
-    const arrived = (count: number) =>
-      new Promise<void>((resolve) => {
-        onSlowCall = () => slowSignals.length >= count && resolve();
-        onSlowCall();
-      });
     const slow = (headers: Record<string, string>) => sendRaw(baseUrl, { path: checkPath, headers: { ...json, ...headers }, body: '{"service":"slow"}' });
     const first = slow({});
-    await arrived(1);
+    await slowCall(1);
     const second = slow({ "connect-timeout-ms": "300" });
-    await arrived(2);
+    await slowCall(2);
     const third = slow({});
-    await arrived(3);
+    await slowCall(3);
     // The middle one ends on its own first, at its deadline.
     const { status: secondStatus } = await second;
     expect(secondStatus).toBe(504);
