@@ -12,7 +12,9 @@
  *
  * Processes: the upstream, the two proxies, protogate and Portkey each run in their own Node
  * process; this process is the load generator (and does nothing else while
- * a window is measured). Measurements are interleaved: every round loads
+ * a window is measured). Where the cores allow it, every server under test
+ * is pinned to one core of its own and the load generator and upstream to
+ * the others (bench/cpu-placement.ts; `--cpu-placement shared` to not). Measurements are interleaved: every round loads
  * each target at each concurrency in turn, so slow drifts of a noisy
  * machine hit all targets alike. Prints a Markdown table and writes the
  * raw results to bench/results/gateway-overhead-<date>.json.
@@ -26,6 +28,7 @@ import { parseArgs } from "node:util";
 import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
 import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
 import { type LatencySummary, type LoadTarget, runClosedLoop, summarizeLatencies } from "./load-generator.js";
+import { type CpuPlacement, type CpuPlacementMode, pinProcess, planCpuPlacement } from "./cpu-placement.js";
 import { startPortkey } from "./peers/portkey.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -58,6 +61,7 @@ interface RunOptions {
   readonly protogateRoot: string;
   /** Another checkout, run as the `baseline` target in the same rounds: a before/after without the drift between runs. */
   readonly baselineRoot: string | undefined;
+  readonly cpuPlacement: CpuPlacement;
 }
 
 /** One measured window: one target, one concurrency, one round. */
@@ -101,6 +105,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       out: { type: "string" },
       "protogate-root": { type: "string" },
       "baseline-root": { type: "string" },
+      "cpu-placement": { type: "string", default: "auto" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -110,7 +115,9 @@ function parseOptions(argv: readonly string[]): RunOptions {
       "usage: npx tsx bench/gateway-overhead.ts [--seconds 4] [--rounds 3] [--warmup-seconds 6] [--settle-ms 300]\n" +
         "         [--concurrency 1,32] [--targets direct,node-proxy,contract-proxy,protogate,portkey] [--cpu-prof] [--out FILE.json]\n" +
         "         [--protogate-root DIR]   benchmark the protogate checkout in DIR instead of this one\n" +
-        "         [--baseline-root DIR]    also run the checkout in DIR as target `baseline`, in the same rounds",
+        "         [--baseline-root DIR]    also run the checkout in DIR as target `baseline`, in the same rounds\n" +
+        "         [--cpu-placement auto|pinned|shared]  pinned: each server under test on a core of its own, load generator and\n" +
+        "                                  upstream on the others; auto (default): pinned where possible (Linux, taskset, 2+ CPUs)",
     );
     process.exit(0);
   }
@@ -125,6 +132,8 @@ function parseOptions(argv: readonly string[]): RunOptions {
   const baselineRoot = values["baseline-root"] === undefined ? undefined : resolve(values["baseline-root"]);
   if (baselineRoot !== undefined && !targets.includes("baseline")) targets.push("baseline");
   if (baselineRoot === undefined && targets.includes("baseline")) throw new Error("target baseline needs --baseline-root DIR");
+  const placement = values["cpu-placement"];
+  if (placement !== "auto" && placement !== "pinned" && placement !== "shared") throw new Error("--cpu-placement must be auto, pinned or shared");
   const date = new Date().toISOString().slice(0, 10);
   return {
     seconds: positive("seconds", values.seconds, 60),
@@ -137,6 +146,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
     out: values.out ?? join(repoRoot, "bench", "results", `gateway-overhead-${date}.json`),
     protogateRoot: values["protogate-root"] === undefined ? repoRoot : resolve(values["protogate-root"]),
     baselineRoot,
+    cpuPlacement: planCpuPlacement(placement as CpuPlacementMode | "auto"),
   };
 }
 
@@ -218,6 +228,29 @@ function gitDescribe(root: string): string {
 const fixed = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined || Number.isNaN(value) ? "—" : value.toFixed(digits);
 
+/**
+ * The throughput ratio of two targets in each round: their windows of one
+ * round run seconds apart, so a slow phase of the machine (this VM's cores
+ * change speed for tens of seconds at a time, docs/benchmarks.md) hits
+ * both, where pooled rounds can give one target more slow windows.
+ */
+function roundRatios(numerator: CellResult, denominator: CellResult): number[] {
+  const ratios: number[] = [];
+  for (const window of numerator.windows) {
+    const other = denominator.windows.find((candidate) => candidate.round === window.round);
+    if (other !== undefined && other.requestsPerSecond > 0) ratios.push(window.requestsPerSecond / other.requestsPerSecond);
+  }
+  return ratios;
+}
+
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
 /** Lowest and highest req/s of the rounds, to show how noisy the machine was. */
 function roundRange(cell: CellResult): string {
   const rates = cell.windows.map((window) => Math.round(window.requestsPerSecond));
@@ -252,8 +285,14 @@ async function main(): Promise<void> {
   const tsxNode = (script: string, args: readonly string[], nodeFlags: readonly string[] = []) =>
     [...nodeFlags, "--import", "tsx", script, ...args] as const;
 
-  // 1. The upstream, in its own process.
+  // 1. The upstream, in its own process; it and this load generator form the harness.
   const { child: upstream, url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
+  const placement = options.cpuPlacement;
+  if (placement.mode === "pinned") for (const pid of [process.pid, upstream.pid]) pinProcess(pid, placement.harnessCpus);
+  /** Puts a started server under test on the core kept for servers (its threads started so far, and so all later ones). */
+  const placeServer = (child: BenchChild) => {
+    if (placement.mode === "pinned") pinProcess(child.pid, placement.serverCpus);
+  };
 
   // 2. protogate through its real CLI (`protogate serve`), in its own process.
   const profileDir = options.cpuProf ? mkdtempSync(join(tmpdir(), "protogate-cpu-prof-")) : undefined;
@@ -272,6 +311,7 @@ async function main(): Promise<void> {
       { cwd: root },
     );
     const url = (await child.waitForLine(/protogate listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
+    placeServer(child);
     servers.set(name, { child, target: loadTargetFor(name, url) });
   };
   // The floors: a bare node:http proxy, and the same proxy with protogate's contract, each in its own process.
@@ -283,6 +323,7 @@ async function main(): Promise<void> {
     if (!options.targets.includes(floor.name)) continue;
     const child = startChild(floor.name, process.execPath, tsxNode(floor.script, ["--upstream", upstreamUrl, "--port", "0"]), { cwd: repoRoot });
     const url = (await child.waitForLine(floor.banner, 20_000))[1] ?? "";
+    placeServer(child);
     servers.set(floor.name, { child, target: loadTargetFor(floor.name, url) });
   }
   if (options.targets.includes("protogate")) await startProtogate("protogate", options.protogateRoot);
@@ -291,6 +332,7 @@ async function main(): Promise<void> {
   if (options.targets.includes("portkey")) {
     const portkey = await startPortkey({ repoRoot });
     portkeyVersion = portkey.version;
+    placeServer(portkey.child);
     servers.set("portkey", { child: portkey.child, target: loadTargetFor("portkey", portkey.url, portkey.routeHeaders(upstreamUrl)) });
   }
   const targets = options.targets.filter((name) => servers.has(name));
@@ -463,6 +505,15 @@ async function main(): Promise<void> {
       `protogate / Portkey throughput at concurrency 32: ${ratio.toFixed(2)}× (goal ≥ ${goals.throughputRatioAtConcurrency32}×): ` +
         (met ? "met" : "MISSED"),
     );
+    const paired = roundRatios(protogate32, portkey32);
+    if (paired.length > 0) {
+      const middle = median(paired);
+      verdicts.push(
+        `the same, round by round (each round's two windows a few seconds apart, on the same core when pinned): median ${middle.toFixed(2)}× ` +
+          `over ${paired.length} rounds, ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)} (goal ≥ ${goals.throughputRatioAtConcurrency32}×): ` +
+          (middle >= goals.throughputRatioAtConcurrency32 ? "met" : "MISSED"),
+      );
+    }
   }
   // The floor puts the goals in proportion: what is left of them once Node's HTTP stack is paid for.
   const floor1 = cell("node-proxy", 1)?.addedMs?.p50;
@@ -520,6 +571,7 @@ async function main(): Promise<void> {
     protogate: gitDescribe(options.protogateRoot),
     baseline: options.baselineRoot === undefined ? null : gitDescribe(options.baselineRoot),
     portkey: portkeyVersion,
+    cpuPlacement: placement,
   };
   const table = markdownTable(cells);
   console.log(table);
@@ -528,7 +580,10 @@ async function main(): Promise<void> {
     `- ${environment.node}, ${environment.cores} × ${environment.cpuModel}; other work on the machine: ` +
       `${fixed(busyBefore, 0)}% of the cores just before, ${fixed(othersPercent, 0)}% while measuring; load average (1 min) ` +
       `${fixed(environment.loadAverage1mBefore, 2)} before, ${fixed(environment.loadAverage1mAfter, 2)} after; ` +
-      `protogate ${environment.protogate}; Portkey ${environment.portkey ?? "not run"}`,
+      `protogate ${environment.protogate}; Portkey ${environment.portkey ?? "not run"}; ` +
+      (placement.mode === "pinned"
+        ? `each server under test pinned to CPU ${placement.serverCpus}, load generator and upstream to CPU ${placement.harnessCpus}`
+        : "processes not pinned to CPUs"),
   );
   for (const line of verdicts) console.log(`- ${line}`);
   if (profileDir !== undefined) {
