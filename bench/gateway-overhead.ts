@@ -540,8 +540,10 @@ async function main(): Promise<void> {
     const current = cell("protogate", concurrency);
     const baseline = cell("baseline", concurrency);
     if (current === undefined || baseline === undefined) continue;
+    const paired = roundRatios(current, baseline);
     verdicts.push(
-      `protogate vs baseline at concurrency ${concurrency}: ${(current.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}× the req/s; ` +
+      `protogate vs baseline at concurrency ${concurrency}: ${(current.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}× the req/s ` +
+        `(round by round: median ${median(paired).toFixed(2)}×, ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}); ` +
         `added p50 ${fixed(current.addedMs?.p50 ?? null, 3)} vs ${fixed(baseline.addedMs?.p50 ?? null, 3)} ms; ` +
         `server CPU ${fixed(current.cpuMicrosPerRequest.server, 0)} vs ${fixed(baseline.cpuMicrosPerRequest.server, 0)} µs/req`,
     );
