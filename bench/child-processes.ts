@@ -206,3 +206,22 @@ export async function stopAllChildren(): Promise<void> {
     ),
   );
 }
+
+/**
+ * Runs a benchmark script's `main`, stops every child process it started
+ * however it ends, and exits: 0, or 1 after printing the error.
+ *
+ * @example
+ * runBenchScript(main);
+ */
+export function runBenchScript(main: () => Promise<void>): void {
+  main()
+    .finally(stopAllChildren)
+    .then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+}

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { stopAllChildren } from "./child-processes.js";
+import { runBenchScript, stopAllChildren } from "./child-processes.js";
 import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 
@@ -56,10 +56,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchScript(main);

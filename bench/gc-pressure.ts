@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
+import { type BenchChild, runBenchScript, startChild, stopAllChildren } from "./child-processes.js";
 import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
 import { type GcEvent, parseGcLine, summarizeBusiestIsolate } from "./gc-trace.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
@@ -144,10 +144,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchScript(main);

@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { createValidator } from "@bufbuild/protovalidate";
 import { ChatRequestSchema } from "../gen/protogate/v1/inference_service_pb.js";
-import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
+import { type BenchChild, runBenchScript, startChild } from "./child-processes.js";
 import { allowedCpus, pinProcess } from "./cpu-placement.js";
 
 type Work = "contract" | "arithmetic";
@@ -90,11 +90,4 @@ async function main(): Promise<void> {
   if (medians.length > 1) console.log(`between CPUs: medians ${medians.join(", ")}: fastest / slowest ${(Math.max(...medians) / Math.max(1, Math.min(...medians))).toFixed(2)}`);
 }
 
-main().then(
-  () => stopAllChildren(),
-  async (error: unknown) => {
-    console.error(error);
-    await stopAllChildren();
-    process.exit(1);
-  },
-);
+runBenchScript(main);

@@ -18,6 +18,7 @@ import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { FIXED_CONTENT, FIXED_MODEL, startFixedUpstream } from "./fixed-upstream.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
+import { runBenchScript } from "./child-processes.js";
 
 /** What this script needs from a checkout: `resolveConfig`, `defaultObservability` and `startGateway` (typed as this checkout's). */
 type CheckoutModules = typeof import("../server/config/resolved-config.js") & typeof import("../server/gateway.js");
@@ -95,10 +96,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchScript(main);

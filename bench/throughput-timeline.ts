@@ -14,7 +14,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { stopAllChildren } from "./child-processes.js";
+import { runBenchScript } from "./child-processes.js";
 import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 
@@ -62,11 +62,4 @@ async function main(): Promise<void> {
   for (const line of fullCollections) console.log(`  ${line}`);
 }
 
-main().then(
-  () => stopAllChildren(),
-  async (error: unknown) => {
-    console.error(error);
-    await stopAllChildren();
-    process.exit(1);
-  },
-);
+runBenchScript(main);

@@ -15,7 +15,7 @@ import { Agent, request as httpRequest } from "node:http";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { createUpstreamClient } from "../server/backends/upstream-http.js";
-import { stopAllChildren } from "./child-processes.js";
+import { runBenchScript } from "./child-processes.js";
 import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, startFixedUpstreamProcess } from "./fixed-upstream.js";
 import { percentile } from "./load-generator.js";
 
@@ -112,14 +112,4 @@ async function main(): Promise<void> {
   console.log(`- ${rounds} rounds × ${calls} calls per client and concurrency; Node ${process.version}; CPU is this process's (the client's), all threads`);
 }
 
-main().then(
-  async () => {
-    await stopAllChildren();
-    process.exit(0);
-  },
-  async (error: unknown) => {
-    console.error(error);
-    await stopAllChildren();
-    process.exit(1);
-  },
-);
+runBenchScript(main);
