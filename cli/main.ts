@@ -1,3 +1,5 @@
+// First: V8 settings that must apply before the gateway allocates anything.
+import "./v8-heap-tuning.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { requestIdOf } from "../sdk/index.js";
 import { chatCommand } from "./chat-command.js";
