@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { runBenchScript, stopAllChildren } from "./child-processes.js";
+import { runBenchScript } from "./child-processes.js";
 import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 
@@ -25,35 +25,31 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
   const durationMs = Number(values.seconds) * 1000;
-  try {
-    const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
-    const { child, url } = await startProtogateProcess(repoRoot, upstreamUrl, { preload: join(repoRoot, "bench", "function-names-preload.ts") });
-    const target = protogateChatTarget(url);
-    // Warm-up: whatever is made once (lazily, on first use) is not counted.
-    await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
-    const lines: string[] = [];
-    child.onLine((line) => {
-      if (line.startsWith("NAMES ")) lines.push(line);
-    });
-    // Requests answered before the signal is handled count in the divisor only: a handful out of thousands.
-    process.kill(child.pid, "SIGUSR1");
-    const result = await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
-    process.kill(child.pid, "SIGUSR2");
-    await child.waitForLine(/^NAMES end$/, 10_000);
-    if (result.errors > 0) throw new Error(`${result.errors} failed requests; first: ${result.firstError ?? ""}`);
-    console.log(`${result.requests} unary Chats; functions named per request, by the line that made them:`);
-    let total = 0;
-    for (const line of lines) {
-      const match = /^NAMES (\d+) (.*)$/.exec(line);
-      if (match === null) continue;
-      const perRequest = Number(match[1]) / result.requests;
-      total += perRequest;
-      console.log(`  ${perRequest.toFixed(2)}  ${(match[2] ?? "").replace(repoRoot, "")}`);
-    }
-    console.log(`total: ${total.toFixed(2)} per request`);
-  } finally {
-    await stopAllChildren();
+  const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
+  const { child, url } = await startProtogateProcess(repoRoot, upstreamUrl, { preload: join(repoRoot, "bench", "function-names-preload.ts") });
+  const target = protogateChatTarget(url);
+  // Warm-up: whatever is made once (lazily, on first use) is not counted.
+  await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
+  const lines: string[] = [];
+  child.onLine((line) => {
+    if (line.startsWith("NAMES ")) lines.push(line);
+  });
+  // Requests answered before the signal is handled count in the divisor only: a handful out of thousands.
+  process.kill(child.pid, "SIGUSR1");
+  const result = await runClosedLoop(target, { concurrency: 8, durationMs, maxRequests: 10_000_000, settleMs: 0 });
+  process.kill(child.pid, "SIGUSR2");
+  await child.waitForLine(/^NAMES end$/, 10_000);
+  if (result.errors > 0) throw new Error(`${result.errors} failed requests; first: ${result.firstError ?? ""}`);
+  console.log(`${result.requests} unary Chats; functions named per request, by the line that made them:`);
+  let total = 0;
+  for (const line of lines) {
+    const match = /^NAMES (\d+) (.*)$/.exec(line);
+    if (match === null) continue;
+    const perRequest = Number(match[1]) / result.requests;
+    total += perRequest;
+    console.log(`  ${perRequest.toFixed(2)}  ${(match[2] ?? "").replace(repoRoot, "")}`);
   }
+  console.log(`total: ${total.toFixed(2)} per request`);
 }
 
 runBenchScript(main);

@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { stopAllChildren } from "./child-processes.js";
+import { runBenchScript, stopAllChildren } from "./child-processes.js";
 import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { runClosedLoop } from "./load-generator.js";
 import { countMapEvents, markerBody, readMapLogWindow } from "./map-log.js";
@@ -82,7 +82,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runBenchScript(main);
