@@ -172,12 +172,24 @@ export async function startFixedUpstreamProcess(root: string): Promise<{ readonl
   return { child, url };
 }
 
+/** How startProtogateProcess starts the gateway. */
+export interface ProtogateProcessOptions {
+  /** The child's name in messages (default "protogate"). */
+  readonly name?: string;
+  /** Go to Node before tsx is loaded (V8 flags, `--cpu-prof`). */
+  readonly nodeFlags?: readonly string[];
+  /** Imported after tsx, so it may be TypeScript. */
+  readonly preload?: string;
+  /** More arguments for `serve` (e.g. `--config FILE`). */
+  readonly serveArgs?: readonly string[];
+  /** Opens an IPC channel to the child. */
+  readonly ipc?: boolean;
+}
+
 /**
- * Starts `protogate serve` from the checkout at `root`, in a process of
- * its own, in front of the upstream at `upstreamUrl`, and reads its URL
- * from the line it prints. `nodeFlags` go to Node before tsx is loaded
- * (V8 flags); `preload` is imported after tsx, so it may be TypeScript;
- * `ipc` opens a channel to it.
+ * Starts `protogate serve` through the real CLI from the checkout at
+ * `root`, in a process of its own, in front of the upstream at
+ * `upstreamUrl`, and reads its URL from the line it prints.
  *
  * @example
  * const { child, url } = await startProtogateProcess(repoRoot, upstreamUrl, { preload: "bench/heap-sampling-preload.ts", ipc: true });
@@ -185,11 +197,12 @@ export async function startFixedUpstreamProcess(root: string): Promise<{ readonl
 export async function startProtogateProcess(
   root: string,
   upstreamUrl: string,
-  options: { readonly nodeFlags?: readonly string[]; readonly preload?: string; readonly ipc?: boolean } = {},
+  options: ProtogateProcessOptions = {},
 ): Promise<{ readonly child: BenchChild; readonly url: string }> {
   const preload = options.preload === undefined ? [] : ["--import", options.preload];
-  const serve = ["cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
-  const child = startChild("protogate", process.execPath, [...(options.nodeFlags ?? []), "--import", "tsx", ...preload, ...serve], { cwd: root, ipc: options.ipc === true });
+  const serve = ["cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`, ...(options.serveArgs ?? [])];
+  const args = [...(options.nodeFlags ?? []), "--import", "tsx", ...preload, ...serve];
+  const child = startChild(options.name ?? "protogate", process.execPath, args, { cwd: root, ipc: options.ipc === true });
   const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
   return { child, url };
 }

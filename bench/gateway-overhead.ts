@@ -26,7 +26,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
-import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { type LatencySummary, type LoadTarget, runClosedLoop, summarizeLatencies } from "./load-generator.js";
 import { type CpuPlacement, type CpuPlacementMode, pinProcess, planCpuPlacement } from "./cpu-placement.js";
 import { startPortkey } from "./peers/portkey.js";
@@ -282,8 +282,7 @@ async function main(): Promise<void> {
   if (busyBefore !== null && busyBefore > 15) {
     console.error(`warning: the machine was ${busyBefore.toFixed(0)}% busy before the run started; expect noisy numbers`);
   }
-  const tsxNode = (script: string, args: readonly string[], nodeFlags: readonly string[] = []) =>
-    [...nodeFlags, "--import", "tsx", script, ...args] as const;
+  const tsxNode = (script: string, args: readonly string[]) => ["--import", "tsx", script, ...args] as const;
 
   // 1. The upstream, in its own process; it and this load generator form the harness.
   const { child: upstream, url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
@@ -300,17 +299,8 @@ async function main(): Promise<void> {
   servers.set("direct", { child: upstream, target: loadTargetFor("direct", upstreamUrl) });
   let portkeyVersion: string | null = null;
   const startProtogate = async (name: "protogate" | "baseline", root: string) => {
-    const child = startChild(
-      name,
-      process.execPath,
-      tsxNode(
-        "cli/main.ts",
-        ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`],
-        profileDir === undefined || name !== "protogate" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
-      ),
-      { cwd: root },
-    );
-    const url = (await child.waitForLine(/protogate listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
+    const nodeFlags = profileDir === undefined || name !== "protogate" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir];
+    const { child, url } = await startProtogateProcess(root, upstreamUrl, { name, nodeFlags });
     placeServer(child);
     servers.set(name, { child, target: loadTargetFor(name, url) });
   };

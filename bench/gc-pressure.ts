@@ -24,7 +24,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchChild, runBenchScript, startChild, stopAllChildren } from "./child-processes.js";
-import { protogateChatTarget, startFixedUpstreamProcess } from "./fixed-upstream.js";
+import { protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
 import { type GcEvent, parseGcLine, summarizeBusiestIsolate } from "./gc-trace.js";
 import { type LoadTarget, runClosedLoop } from "./load-generator.js";
 
@@ -94,33 +94,31 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const levels = values.concurrency.split(",").map(Number);
   const protogateRoot = resolve(values["protogate-root"]);
-  const tsx = (script: string, args: readonly string[]) => ["--trace-gc-nvp", "--import", "tsx", script, ...args];
+  const gcTrace = ["--trace-gc-nvp"];
   const configDir = mkdtempSync(join(tmpdir(), "protogate-gc-"));
   const noLogConfig = join(configDir, "no-request-log.yaml");
   writeFileSync(noLogConfig, "observability:\n  disableRequestLog: true\n");
 
   try {
     const { url: upstreamUrl } = await startFixedUpstreamProcess(repoRoot);
-    const serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`];
-    const servers: Array<{ name: string; args: string[]; cwd: string; banner: RegExp }> = [
-      { name: "protogate", args: tsx("cli/main.ts", serve), cwd: protogateRoot, banner: /listening on (http:\/\/127\.0\.0\.1:\d+)/ },
+    const servers: Array<{ name: string; start: () => Promise<{ child: BenchChild; url: string }> }> = [
+      { name: "protogate", start: () => startProtogateProcess(protogateRoot, upstreamUrl, { nodeFlags: gcTrace }) },
       {
         name: "protogate, request log off",
-        args: tsx("cli/main.ts", [...serve, "--config", noLogConfig]),
-        cwd: protogateRoot,
-        banner: /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+        start: () => startProtogateProcess(protogateRoot, upstreamUrl, { name: "protogate, request log off", nodeFlags: gcTrace, serveArgs: ["--config", noLogConfig] }),
       },
       {
         name: "contract proxy",
-        args: tsx("bench/contract-proxy.ts", ["--upstream", upstreamUrl, "--port", "0"]),
-        cwd: repoRoot,
-        banner: /(http:\/\/127\.0\.0\.1:\d+)/,
+        async start() {
+          const args = [...gcTrace, "--import", "tsx", "bench/contract-proxy.ts", "--upstream", upstreamUrl, "--port", "0"];
+          const child = startChild("contract proxy", process.execPath, args, { cwd: repoRoot });
+          return { child, url: (await child.waitForLine(/(http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "" };
+        },
       },
     ];
     const rows: Row[] = [];
     for (const server of servers) {
-      const child = startChild(server.name, process.execPath, server.args, { cwd: server.cwd });
-      const url = (await child.waitForLine(server.banner, 60_000))[1] ?? "";
+      const { child, url } = await server.start();
       const target = protogateChatTarget(url);
       // As in bench:gateway: V8 optimises the hot paths over the first thousands of requests.
       await runClosedLoop(target, { concurrency: 32, durationMs: 8000, maxRequests: 10_000_000, settleMs: 0 });
