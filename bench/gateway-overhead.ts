@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchChild, startChild, stopAllChildren } from "./child-processes.js";
 import { FIXED_CONTENT, FIXED_MODEL, FIXED_PROMPT, protogateChatTarget, startFixedUpstreamProcess, startProtogateProcess } from "./fixed-upstream.js";
-import { type LatencySummary, type LoadTarget, runClosedLoop, summarizeLatencies } from "./load-generator.js";
+import { type LatencySummary, type LoadTarget, median, runClosedLoop, summarizeLatencies } from "./load-generator.js";
 import { type CpuPlacement, type CpuPlacementMode, pinProcess, planCpuPlacement } from "./cpu-placement.js";
 import { startPortkey } from "./peers/portkey.js";
 
@@ -229,26 +229,22 @@ const fixed = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined || Number.isNaN(value) ? "—" : value.toFixed(digits);
 
 /**
- * The throughput ratio of two targets in each round: their windows of one
+ * The throughput ratio of two targets round by round: their windows of one
  * round run seconds apart, so a slow phase of the machine (this VM's cores
  * change speed for tens of seconds at a time, docs/benchmarks.md) hits
  * both, where pooled rounds can give one target more slow windows.
+ * Undefined when no round has both.
  */
-function roundRatios(numerator: CellResult, denominator: CellResult): number[] {
+function roundRatios(numerator: CellResult, denominator: CellResult): { readonly median: number; readonly text: string } | undefined {
   const ratios: number[] = [];
   for (const window of numerator.windows) {
     const other = denominator.windows.find((candidate) => candidate.round === window.round);
     if (other !== undefined && other.requestsPerSecond > 0) ratios.push(window.requestsPerSecond / other.requestsPerSecond);
   }
-  return ratios;
-}
-
-/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  if (ratios.length === 0) return undefined;
+  const middle = median(ratios);
+  const text = `median ${middle.toFixed(2)}× over ${ratios.length} rounds, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+  return { median: middle, text };
 }
 
 /** Lowest and highest req/s of the rounds, to show how noisy the machine was. */
@@ -496,12 +492,10 @@ async function main(): Promise<void> {
         (met ? "met" : "MISSED"),
     );
     const paired = roundRatios(protogate32, portkey32);
-    if (paired.length > 0) {
-      const middle = median(paired);
+    if (paired !== undefined) {
       verdicts.push(
-        `the same, round by round (each round's two windows a few seconds apart, on the same core when pinned): median ${middle.toFixed(2)}× ` +
-          `over ${paired.length} rounds, ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)} (goal ≥ ${goals.throughputRatioAtConcurrency32}×): ` +
-          (middle >= goals.throughputRatioAtConcurrency32 ? "met" : "MISSED"),
+        `the same, round by round (each round's two windows a few seconds apart, on the same core when pinned): ${paired.text} ` +
+          `(goal ≥ ${goals.throughputRatioAtConcurrency32}×): ${paired.median >= goals.throughputRatioAtConcurrency32 ? "met" : "MISSED"}`,
       );
     }
   }
@@ -530,10 +524,9 @@ async function main(): Promise<void> {
     const current = cell("protogate", concurrency);
     const baseline = cell("baseline", concurrency);
     if (current === undefined || baseline === undefined) continue;
-    const paired = roundRatios(current, baseline);
     verdicts.push(
       `protogate vs baseline at concurrency ${concurrency}: ${(current.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}× the req/s ` +
-        `(round by round: median ${median(paired).toFixed(2)}×, ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}); ` +
+        `(round by round: ${roundRatios(current, baseline)?.text ?? "—"}); ` +
         `added p50 ${fixed(current.addedMs?.p50 ?? null, 3)} vs ${fixed(baseline.addedMs?.p50 ?? null, 3)} ms; ` +
         `server CPU ${fixed(current.cpuMicrosPerRequest.server, 0)} vs ${fixed(baseline.cpuMicrosPerRequest.server, 0)} µs/req`,
     );

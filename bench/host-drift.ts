@@ -21,6 +21,7 @@ import { createValidator } from "@bufbuild/protovalidate";
 import { ChatRequestSchema } from "../gen/protogate/v1/inference_service_pb.js";
 import { type BenchChild, runBenchScript, startChild } from "./child-processes.js";
 import { allowedCpus, pinProcess } from "./cpu-placement.js";
+import { median } from "./load-generator.js";
 
 type Work = "contract" | "arithmetic";
 
@@ -79,11 +80,10 @@ async function main(): Promise<void> {
   for (const [cpu, rates] of series) {
     // The first second includes start-up and compilation.
     const steady = rates.slice(1);
-    const sorted = [...steady].sort((a, b) => a - b);
-    const low = sorted[0] ?? 0;
-    const high = sorted[sorted.length - 1] ?? 0;
+    const low = Math.min(...steady);
+    const high = Math.max(...steady);
     console.log(`CPU ${cpu}: ${steady.join(" ")}`);
-    const middle = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    const middle = median(steady);
     medians.push(middle);
     console.log(`  slowest ${low}, median ${middle}, fastest ${high}: fastest / slowest ${(high / Math.max(1, low)).toFixed(2)}`);
   }

@@ -175,6 +175,20 @@ export function percentile(sorted: ArrayLike<number>, percent: number): number {
 }
 
 /**
+ * The middle of `values` (any order), the mean of the two middle ones for an even count; NaN when
+ * there are none. For a handful of per-round ratios, where nearest rank would pick one side.
+ *
+ * @example
+ * median([4.91, 5.13, 3.96, 5.92]); // 5.02
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/**
  * Percentiles by nearest rank (see {@link percentile}), the maximum and the mean.
  *
  * @example
