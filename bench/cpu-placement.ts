@@ -37,13 +37,19 @@ export type CpuPlacement =
  */
 export function planCpuPlacement(requested: CpuPlacementMode | "auto", cpus = allowedCpus()): CpuPlacement {
   if (requested === "shared") return { mode: "shared" };
-  const why =
-    cpus === undefined ? "the CPUs this process may use are unknown (not Linux?)" : cpus.length < 2 ? `only ${cpus.length} CPU is available` : tasksetMissing();
-  if (why !== undefined || cpus === undefined) {
-    if (requested === "pinned") throw new Error(`--cpu-placement pinned: ${why ?? "not possible"}; use --cpu-placement shared`);
-    return { mode: "shared" };
+  const obstacle = pinningObstacle(cpus);
+  if (obstacle === undefined && cpus !== undefined) {
+    return { mode: "pinned", serverCpus: String(cpus[cpus.length - 1]), harnessCpus: cpus.slice(0, -1).join(",") };
   }
-  return { mode: "pinned", serverCpus: String(cpus[cpus.length - 1]), harnessCpus: cpus.slice(0, -1).join(",") };
+  if (requested === "pinned") throw new Error(`--cpu-placement pinned: ${obstacle}; use --cpu-placement shared`);
+  return { mode: "shared" };
+}
+
+/** Why the servers cannot get a core of their own, or undefined when they can. */
+function pinningObstacle(cpus: readonly number[] | undefined): string | undefined {
+  if (cpus === undefined) return "the CPUs this process may use are unknown (not Linux?)";
+  if (cpus.length < 2) return `only ${cpus.length} CPU is available`;
+  return tasksetMissing();
 }
 
 /** Binds every thread of process `pid` to `cpus`; threads it starts later inherit the binding. */

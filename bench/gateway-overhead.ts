@@ -14,7 +14,8 @@
  * process; this process is the load generator (and does nothing else while
  * a window is measured). Where the cores allow it, every server under test
  * is pinned to one core of its own and the load generator and upstream to
- * the others (bench/cpu-placement.ts; `--cpu-placement shared` to not). Measurements are interleaved: every round loads
+ * the others (bench/cpu-placement.ts; `--cpu-placement shared` to not).
+ * Measurements are interleaved: every round loads
  * each target at each concurrency in turn, so slow drifts of a noisy
  * machine hit all targets alike. Prints a Markdown table and writes the
  * raw results to bench/results/gateway-overhead-<date>.json.
