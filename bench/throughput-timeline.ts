@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   const elapsed = () => (performance.now() - startedAt) / 1000;
   const fullCollections: string[] = [];
   child.onLine((line) => {
-    // Worker isolates (tsx's loader thread) print their own lines; the main isolate's address is the lowest.
+    // Worker threads (the sandbox's checker, tsx's loader) print their own lines, so each names its isolate: in the
+    // runs so far the main thread's was the one whose address did not start with 0x7f.
     const match = /\[\d+:(0x[0-9a-f]+)\]\s+\d+ ms: (Mark-Compact[^,]*,)/.exec(line);
     if (match !== null) fullCollections.push(`${elapsed().toFixed(1)} s (isolate ${match[1]}): ${match[2]}`);
   });
