@@ -199,9 +199,10 @@ export async function startProtogateProcess(
   upstreamUrl: string,
   options: ProtogateProcessOptions = {},
 ): Promise<{ readonly child: BenchChild; readonly url: string }> {
-  const preload = options.preload === undefined ? [] : ["--import", options.preload];
-  const serve = ["cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`, ...(options.serveArgs ?? [])];
-  const args = [...(options.nodeFlags ?? []), "--import", "tsx", ...preload, ...serve];
+  // A TypeScript preload needs tsx; the gateway itself then runs through bin/typescript-hooks.js, registered later, so first.
+  const preload = options.preload === undefined ? [] : ["--import", "tsx", "--import", options.preload];
+  const serve = ["bin/protogate.js", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", `openai=${upstreamUrl}`, ...(options.serveArgs ?? [])];
+  const args = [...(options.nodeFlags ?? []), ...preload, ...serve];
   const child = startChild(options.name ?? "protogate", process.execPath, args, { cwd: root, ipc: options.ipc === true });
   const url = (await child.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1] ?? "";
   return { child, url };
