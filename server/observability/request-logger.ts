@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from "pino";
 import { boundText } from "../log/bounded-text.js";
 import { codeLabel } from "./labels.js";
+import { createLineBatcher } from "./line-batcher.js";
 import type { RequestRecord } from "./metrics.js";
 
 /**
@@ -58,8 +59,8 @@ export interface RequestLogEntry extends RequestRecord {
   readonly error?: unknown;
 }
 
-/** Bytes of log lines held before they are written (pino's `minLength`). */
-export const logBatchBytes = 4096;
+/** Characters of log lines held before they are handed to the writer as one batch. */
+export const logBatchChars = 16_384;
 
 /** The longest a held log line waits before it is written, in milliseconds. */
 export const logFlushIntervalMs = 100;
@@ -68,18 +69,24 @@ let stderrDestination: DestinationStream | undefined;
 
 /**
  * The default destination: stderr, written asynchronously in batches of
- * up to `logBatchBytes`, and at least every `logFlushIntervalMs`. Shared by
+ * about `logBatchChars`, and at least every `logFlushIntervalMs`. Shared by
  * every logger of the process, so there is one buffer and one flush timer.
  *
  * Why batches: an asynchronous write is a syscall run on libuv's thread
  * pool plus a completion callback on the event loop. Measured with a
  * paced loop of request lines to stderr, one write per line cost 9–15 µs
- * of CPU per line more than discarding the line; batches cost about 3 µs
- * more. pino flushes what is pending when the process exits; a crash of
- * the machine itself can lose the last 100 ms of lines.
+ * of CPU per line more than discarding the line. The lines are gathered by
+ * createLineBatcher, not by SonicBoom's own `minLength`, whose cost per
+ * line grows with the batch (line-batcher.ts). SonicBoom writes each batch
+ * as it comes (`minLength` 0): it handles partial writes, `EAGAIN` and the
+ * synchronous flush at exit. A crash of the machine itself can lose the
+ * last 100 ms of lines.
  */
 function sharedStderr(): DestinationStream {
-  stderrDestination ??= pino.destination({ dest: 2, sync: false, minLength: logBatchBytes, periodicFlush: logFlushIntervalMs });
+  stderrDestination ??= createLineBatcher(pino.destination({ dest: 2, sync: false, minLength: 0 }), {
+    batchChars: logBatchChars,
+    flushIntervalMs: logFlushIntervalMs,
+  });
   return stderrDestination;
 }
 
