@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { requestIdOf } from "../sdk/index.js";
 import { chatCommand } from "./chat-command.js";
 import { parseClientFlags } from "./client-flags.js";
+import { tolerateClosedOutput } from "./closed-output.js";
 import { modelsCommand } from "./models-command.js";
 import { sandboxCommand } from "./sandbox-command.js";
 import { parseStatsArgs, statsCommand } from "./stats-command.js";
@@ -62,6 +63,8 @@ async function main(argv: string[]): Promise<void> {
 
 /** Failures on the gateway's or a backend's side: for these the gateway's log says more, so the CLI names the request. */
 const serverSideCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown, Code.Unavailable, Code.DeadlineExceeded, Code.DataLoss]);
+
+tolerateClosedOutput([process.stdout, process.stderr]);
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Ctrl-C during a streamed chat: the call was canceled on purpose.

@@ -15,7 +15,7 @@ function protogate(args: readonly string[]) {
   return runProcess(process.execPath, ["bin/protogate.js", ...args], { timeoutMs: 30_000 });
 }
 
-// Each test starts a Node process that compiles the CLI with tsx: seconds each on a busy machine.
+// Each test starts a Node process that compiles the CLI as it loads (bin/typescript-hooks.js): seconds each on a busy machine.
 describe("the protogate CLI", { timeout: 60_000 }, () => {
   let setup: LlamaAndOllamaGateway;
   let llama: OpenAiFake;
@@ -117,6 +117,24 @@ describe("the protogate CLI", { timeout: 60_000 }, () => {
     expect(result.stderr).toContain('"msg":"signal received, shutting down","signal":"SIGTERM"');
     expect(result.stderr).toContain('"msg":"stopped"');
     expect(result.stdout).not.toContain("reachable from other machines");
+  });
+
+  it("serve keeps serving, and shuts down with exit 0, after the reader of its stderr went away", async () => {
+    const serve = startProcess(process.execPath, ["bin/protogate.js", "serve", "--port", "0", "--backend", `openai=${llama.url}`], { timeoutMs: 30_000 });
+    try {
+      const [, url] = await serve.waitForStdout(/^protogate listening on (http:\/\/127\.0\.0\.1:\d+) /m);
+      // Closing our end of the pipe: the gateway's next write to stderr fails with EPIPE.
+      serve.child.stderr?.destroy();
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`${url}/protogate.v1.ModelService/ListModels?encoding=json&message=%7B%7D`, { signal: AbortSignal.timeout(10_000) });
+        expect(response.status).toBe(200);
+      }
+    } finally {
+      // The shutdown's own log lines ("signal received", "draining", "stopped") go to the closed pipe.
+      serve.child.kill("SIGTERM");
+    }
+    const result = await serve.exited;
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
   });
 
   it("serve on every interface says that it is reachable from other machines without client authentication, and answers --allow-host names", async () => {
