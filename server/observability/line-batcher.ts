@@ -1,18 +1,13 @@
 import type { DestinationStream } from "pino";
 
-/** Where a LineBatcher hands its batches: a pino destination that can also write synchronously (SonicBoom). */
-export interface BatchSink extends DestinationStream {
+/**
+ * A pino destination that can also flush: what createLineBatcher writes to
+ * (SonicBoom), and what it returns.
+ */
+export interface FlushableDestination extends DestinationStream {
+  /** Starts writing what it holds (what pino's `logger.flush()` calls); `callback` follows SonicBoom's `flush`. */
+  flush(callback?: (error?: Error) => void): void;
   /** Writes everything it holds now, blocking: for the process's `exit`. */
-  flushSync(): void;
-  /** Starts writing what it holds; `callback` follows SonicBoom's `flush`. */
-  flush(callback?: (error?: Error) => void): void;
-}
-
-/** A pino destination that gathers whole lines and hands them on in batches. */
-export interface LineBatcher extends DestinationStream {
-  /** Hands every held line to the sink and asks it to write them (what pino's `logger.flush()` calls). */
-  flush(callback?: (error?: Error) => void): void;
-  /** Hands every held line to the sink and writes them all now, blocking. */
   flushSync(): void;
 }
 
@@ -43,13 +38,13 @@ export interface LineBatcherOptions {
  * @example
  * const destination = createLineBatcher(pino.destination({ dest: 2, sync: false }), { batchChars: 16_384, flushIntervalMs: 100 });
  */
-export function createLineBatcher(sink: BatchSink, options: LineBatcherOptions): LineBatcher {
+export function createLineBatcher(sink: FlushableDestination, options: LineBatcherOptions): FlushableDestination {
   let lines: string[] = [];
   let chars = 0;
 
   function handOver(): void {
     if (lines.length === 0) return;
-    const batch = lines.length === 1 ? (lines[0] as string) : lines.join("");
+    const batch = lines.join("");
     lines = [];
     chars = 0;
     sink.write(batch);

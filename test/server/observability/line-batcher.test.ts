@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type BatchSink, createLineBatcher } from "../../../server/observability/line-batcher.js";
+import { type FlushableDestination, createLineBatcher } from "../../../server/observability/line-batcher.js";
 
 /** A sink that records what it is given and asked. */
 function recordingSink() {
   const events: string[] = [];
-  const sink: BatchSink = {
+  const sink: FlushableDestination = {
     write(text: string) {
       events.push(`write ${JSON.stringify(text)}`);
       return true;
