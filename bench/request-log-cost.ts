@@ -11,13 +11,12 @@
  *
  * Prints CPU µs per line by variant (median of rounds, alternating).
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { createLineBatcher } from "../server/observability/line-batcher.js";
 import { createRequestLogger, logBatchChars, logFlushIntervalMs } from "../server/observability/request-logger.js";
-import { runBenchScript } from "./child-processes.js";
+import { runBenchScript, startChild } from "./child-processes.js";
 import { median } from "./load-generator.js";
 
 const variants = {
@@ -62,23 +61,16 @@ async function writeLines(variant: Variant, lines: number): Promise<void> {
     step();
   });
   const cpu = process.cpuUsage(before);
-  process.stdout.write(`${JSON.stringify({ cpuMicrosPerLine: (cpu.user + cpu.system) / lines })}\n`);
+  process.stdout.write(`result ${(cpu.user + cpu.system) / lines}\n`);
 }
 
-/** Runs one variant in a child process and returns its CPU µs per line. */
-function runChild(variant: Variant, lines: number): Promise<number> {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ["--import", "tsx", self, "--child", variant, "--lines", String(lines)], { stdio: ["ignore", "pipe", "pipe"] });
-  child.stderr.resume(); // the log collector: reads every line, keeps none
-  let stdout = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`${variant}: exit ${code}`));
-      resolve((JSON.parse(stdout) as { cpuMicrosPerLine: number }).cpuMicrosPerLine);
-    });
-  });
+/** Runs one variant in a child process (startChild reads its stderr: the log collector) and returns its CPU µs per line. */
+async function runChild(variant: Variant, lines: number): Promise<number> {
+  const args = ["--import", "tsx", fileURLToPath(import.meta.url), "--child", variant, "--lines", String(lines)];
+  const child = startChild(variant, process.execPath, args, { cwd: process.cwd() });
+  const [, cpuMicrosPerLine] = await child.waitForLine(/^result (\S+)$/, 120_000);
+  await child.stop();
+  return Number(cpuMicrosPerLine);
 }
 
 async function main(): Promise<void> {
