@@ -8,12 +8,12 @@
 // arrow and nested declaration with a call to `Object.defineProperty` each
 // time it is evaluated. That costs about 260 ns per function against 2
 // without it (bench/function-name-cost.ts), and the gateway made eight
-// such functions per request (bench/function-names.ts); without them
-// protogate served 4–5 % more requests per second at concurrency 32
-// (docs/benchmarks.md, "Functions named at run time"). Nothing in
-// protogate reads a function's `name`, and
-// esbuild compiles one file at a time here, so it never renames a
-// function: `keepNames` has nothing to keep.
+// such functions per request (docs/benchmarks.md, "Functions made per
+// request"); without them protogate served 4–5 % more requests per
+// second at concurrency 32 (docs/benchmarks.md, "Functions named at run
+// time"). Nothing in protogate reads a function's `name`, and esbuild
+// compiles one file at a time here, so it never renames a function:
+// `keepNames` has nothing to keep.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { transform } from "esbuild";

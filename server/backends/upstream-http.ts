@@ -97,8 +97,7 @@ function exchangeText(request: UpstreamRequest): Promise<string> {
 
 /**
  * Collects a 2xx body into one string for exchangeText. A class rather
- * than closures: its methods are made once, not per request (with tsx's
- * `keepNames`, every closure made per request also costs a `__name` call).
+ * than closures: its methods are made once, not per request.
  */
 class WholeTextBody implements BodyHandlers {
   readonly #body: BoundedChunks;
